@@ -1,0 +1,42 @@
+# Everything runs inside .venv, created from nothing on first use.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test check lint typecheck bench sample-data clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## run: compute the contract scorecard on the shipped sample data
+run: $(STAMP)
+	$(BIN)/kpi compute
+
+## test: run the test suite
+test: $(STAMP)
+	$(BIN)/pytest -q
+
+## check: tests, lint, format and type checks (what CI should be happy with)
+check: test lint typecheck
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests scripts
+	$(BIN)/ruff format --check src tests scripts
+
+typecheck: $(STAMP)
+	$(BIN)/mypy src
+
+## bench: national-scale speed and memory benchmark (not part of test)
+bench: $(STAMP)
+	$(BIN)/python scripts/bench.py
+
+## sample-data: regenerate the shipped sample extract
+sample-data: $(STAMP)
+	$(BIN)/kpi sample-data --output sample_data --format parquet --seed 2016 --start 2010-04 --end 2016-03
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

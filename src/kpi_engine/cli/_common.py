@@ -1,0 +1,48 @@
+"""What every command shares: consoles, error reporting and exit codes."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+import click
+from rich.console import Console
+
+from kpi_engine.validation import Problem
+
+EXIT_OK = 0
+EXIT_DATA_ERROR = 1
+EXIT_USAGE = 2
+
+
+def stdout_console() -> Console:
+    # rich honours NO_COLOR and drops styling when stdout is not a terminal
+    return Console(soft_wrap=False)
+
+
+def stderr_console() -> Console:
+    return Console(stderr=True, soft_wrap=True)
+
+
+def fail(message: str, code: int = EXIT_DATA_ERROR) -> NoReturn:
+    """Print ``message`` on stderr and exit with ``code`` (no traceback)."""
+    click.echo(f"kpi: error: {message}", err=True)
+    sys.exit(code)
+
+
+def report_problems(problems: Sequence[Problem], fmt: str = "text") -> None:
+    """Print problems: plain lines on stderr, or JSON on stdout for CI."""
+    if fmt == "json":
+        payload = {
+            "ok": not any(p.severity == "error" for p in problems),
+            "errors": sum(p.severity == "error" for p in problems),
+            "warnings": sum(p.severity == "warning" for p in problems),
+            "problems": [p.as_dict() for p in problems],
+        }
+        click.echo(json.dumps(payload, indent=2))
+        return
+    for p in problems:
+        prefix = "warning: " if p.severity == "warning" else ""
+        click.echo(f"{prefix}{p}", err=True)

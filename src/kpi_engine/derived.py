@@ -1,0 +1,291 @@
+"""Derived fields and derived tables: statutory logic a filter cannot say, under documented names.
+
+Definitions reference these by name, exactly like extract columns, so ``kpi validate`` can check
+every reference. The engine computes them (``kpi_engine.derivations``) from the extract tables
+listed in ``needs``. Each carries its rule in words, with the statutory source.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kpi_engine import contract
+from kpi_engine.expressions import ValueType
+
+
+@dataclass(frozen=True)
+class DerivedField:
+    """A column the engine adds to an extract table."""
+
+    table: str
+    name: str
+    type: ValueType
+    doc: str
+    needs: tuple[str, ...] = ()
+    """Further extract tables the computation reads (besides ``table``)."""
+
+
+@dataclass(frozen=True)
+class DerivedTable:
+    """A table the engine builds from extract tables, for logic that spans rows or tables."""
+
+    name: str
+    columns: dict[str, ValueType]
+    doc: str
+    needs: tuple[str, ...]
+    """Extract tables it is built from; all must be present."""
+
+
+DERIVED_FIELDS: tuple[DerivedField, ...] = (
+    DerivedField(
+        "referrals",
+        "previous_referral_date",
+        "date",
+        "Date of the same child's most recent earlier referral (null if none). A re-referral is a "
+        "referral within 12 months of this date (DfE CIN census).",
+    ),
+    DerivedField(
+        "cp_plans",
+        "previous_plan_end_date",
+        "date",
+        "End date of the same child's most recent earlier child protection plan (null if none). "
+        "A second or subsequent plan is one with a previous plan at any time (DfE), or whose "
+        "previous plan ended within a lookback the definition states.",
+    ),
+    DerivedField(
+        "cp_plans",
+        "previous_plan_start_date",
+        "date",
+        "Start date of the same child's most recent earlier child protection plan (null if none).",
+    ),
+    DerivedField(
+        "cp_visits",
+        "previous_visit_date",
+        "date",
+        "The child's previous CP visit within the same plan, or the plan's start date when this "
+        "is the plan's first visit (null when the visit falls outside any plan).",
+        needs=("cp_plans",),
+    ),
+    DerivedField(
+        "cla_episodes",
+        "date_of_birth",
+        "date",
+        "The child's date of birth, from the children table.",
+        needs=("children",),
+    ),
+    DerivedField(
+        "cla_episodes",
+        "new_placement",
+        "bool",
+        "Whether the episode starts a new placement for NI 62: reason S, P or B; not L, T or U "
+        "(legal status change, same carer); not a temporary absence (T0-T4) nor the return from "
+        "one to the previous placement; not placement for adoption with the current foster "
+        "carer (A3/A5); not a placement shorter than 24 hours.",
+    ),
+    DerivedField(
+        "cla_episodes",
+        "placement_start_date",
+        "date",
+        "Start date of the placement the episode belongs to (episodes joined while no new "
+        "placement starts; a temporary absence belongs to the placement it interrupts).",
+    ),
+    DerivedField(
+        "cla_episodes",
+        "placement_before_previous_end_date",
+        "date",
+        "End date of the placement two before the current one (null if the child has had fewer "
+        "than three). NI 62: a child has had 3+ placements in the 12 months to period end when "
+        "period_end < add_months(this, 12).",
+    ),
+    DerivedField(
+        "cla_episodes",
+        "period_of_care_start_date",
+        "date",
+        "Start of the period of care (a run of contiguous episodes) the episode belongs to.",
+    ),
+    DerivedField(
+        "cla_episodes",
+        "care_spell_start_date",
+        "date",
+        "Start of the continuous spell of care not under short breaks (V3/V4): a short-break "
+        "episode breaks the spell, so 'looked after continuously for 2.5 years without short "
+        "breaks' (NI 63) is period_end >= add_months(this, 30).",
+    ),
+    DerivedField(
+        "cla_episodes",
+        "stability_start_date",
+        "date",
+        "Start of the current placement, or for a child placed for adoption (A3-A6), of the "
+        "placement before it, so that adoptive and previous placement together count (NI 63).",
+    ),
+    DerivedField(
+        "cla_episodes",
+        "care_ladder_category",
+        "string",
+        "Care ladder placement category: out_of_authority_residential (K2/R1 not own "
+        "provision), internal_residential (K2/R1 own provision PR1), independent_fostering "
+        "(U1-U6 private or voluntary PR4/PR5), trust_foster_carers (U1-U6 own provision PR1), "
+        "other.",
+    ),
+    DerivedField(
+        "supervisions",
+        "staff_frontline",
+        "bool",
+        "Whether the supervised worker is frontline (from the staff table).",
+        needs=("staff",),
+    ),
+    DerivedField(
+        "supervisions",
+        "staff_caseholding",
+        "bool",
+        "Whether the supervised worker holds cases (from the staff table).",
+        needs=("staff",),
+    ),
+    DerivedField(
+        "supervisions",
+        "staff_end_date",
+        "date",
+        "The supervised worker's end date, null while in post (from the staff table).",
+        needs=("staff",),
+    ),
+    DerivedField(
+        "supervisions",
+        "next_supervision_date",
+        "date",
+        "The worker's next recorded supervision after this one (null if none yet).",
+    ),
+    DerivedField(
+        "allocations",
+        "staff_qualified_social_worker",
+        "bool",
+        "Whether the allocated worker is a qualified social worker (from the staff table).",
+        needs=("staff",),
+    ),
+    DerivedField(
+        "allocations",
+        "staff_caseholding",
+        "bool",
+        "Whether the allocated worker holds cases (from the staff table).",
+        needs=("staff",),
+    ),
+    DerivedField(
+        "yos_disposals",
+        "date_of_birth",
+        "date",
+        "The young person's date of birth, from the youth offending cohort.",
+        needs=("yos_cohort",),
+    ),
+)
+
+DERIVED_TABLES: dict[str, DerivedTable] = {
+    t.name: t
+    for t in (
+        DerivedTable(
+            "care_leaver_birthdays",
+            {
+                "child_id": "string",
+                "age": "number",
+                "birthday": "date",
+                "qualifying": "bool",
+                "contact_date": "date",
+                "in_touch": "bool",
+                "activity": "string",
+                "eet": "bool",
+                "accommodation_suitable": "bool",
+            },
+            "One row per care leaver per 19th, 20th and 21st birthday, with their status on the "
+            "keeping-in-touch contact nearest the birthday, from 3 months before to 1 month "
+            "after (DfE SSDA903 care leaver rules). No contact in that window: in_touch false, "
+            "eet and accommodation_suitable false; those not in touch stay in the denominator.",
+            needs=("care_leavers", "care_leaver_contacts"),
+        ),
+        DerivedTable(
+            "cp_cla_spells",
+            {"child_id": "string", "start_date": "date", "end_date": "date"},
+            "Spells in which a child is subject to a child protection plan or looked after "
+            "(overlapping plans and episodes merged per child).",
+            needs=("cp_plans", "cla_episodes"),
+        ),
+        DerivedTable(
+            "cp_cla_qsw_spells",
+            {"child_id": "string", "start_date": "date", "end_date": "date"},
+            "The parts of cp_cla_spells during which the child's case is allocated to a "
+            "qualified social worker.",
+            needs=("cp_plans", "cla_episodes", "allocations", "staff"),
+        ),
+        DerivedTable(
+            "cp_unvisited_spells",
+            {"child_id": "string", "start_date": "date", "end_date": "date"},
+            "Spells in which a child has been on a CP plan for more than 28 days and has had no "
+            "CP visit in the last 14 days (the service's 2-weekly expectation, year-1 A4).",
+            needs=("cp_plans", "cp_visits"),
+        ),
+        DerivedTable(
+            "cin_cases",
+            {"child_id": "string", "start_date": "date", "end_date": "date"},
+            "Open child in need cases: referrals that went to assessment, from referral to "
+            "closure, merged per child.",
+            needs=("referrals",),
+        ),
+        DerivedTable(
+            "cin_cases_with_plan",
+            {"child_id": "string", "start_date": "date", "end_date": "date"},
+            "The parts of cin_cases during which the child has an open child in need plan, "
+            "child protection plan or looked-after episode.",
+            needs=("referrals", "cin_plans", "cp_plans", "cla_episodes"),
+        ),
+        DerivedTable(
+            "care_ladder",
+            {"child_id": "string", "category": "string", "start_date": "date", "end_date": "date"},
+            "Children by care ladder category: looked-after placements by care_ladder_category, "
+            "and special guardianship (left care under an SGO, reason E45-E48, until age 18).",
+            needs=("cla_episodes", "children"),
+        ),
+    )
+}
+
+
+def derived_fields_for(table: str) -> dict[str, DerivedField]:
+    """The derived fields the engine adds to ``table``, by name."""
+    return {f.name: f for f in DERIVED_FIELDS if f.table == table}
+
+
+def columns_of(table: str) -> dict[str, ValueType] | None:
+    """Every name a filter on ``table`` may use, with its type; None for an unknown table.
+
+    ``table`` is an extract table (its columns plus derived fields) or a derived table.
+    """
+    if table in DERIVED_TABLES:
+        return dict(DERIVED_TABLES[table].columns)
+    if table not in contract.TABLES:
+        return None
+    cols: dict[str, ValueType] = {}
+    for c in contract.TABLES[table].columns:
+        cols[c.name] = _VALUE_TYPES[c.type]
+    for f in derived_fields_for(table).values():
+        cols[f.name] = f.type
+    return cols
+
+
+def table_names() -> list[str]:
+    """Every table a definition may read: extract tables then derived tables."""
+    return [*contract.TABLES, *DERIVED_TABLES]
+
+
+def tables_needed(table: str) -> tuple[str, ...]:
+    """The extract tables that must be present to compute over ``table``."""
+    if table in DERIVED_TABLES:
+        return DERIVED_TABLES[table].needs
+    extra = {t for f in derived_fields_for(table).values() for t in f.needs}
+    return (table, *sorted(extra - {table}))
+
+
+_VALUE_TYPES: dict[str, ValueType] = {
+    "string": "string",
+    "date": "date",
+    "datetime": "datetime",
+    "bool": "bool",
+    "int": "number",
+    "number": "number",
+    "month": "date",
+}
