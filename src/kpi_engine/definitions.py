@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -18,7 +18,7 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Group(str, Enum):
+class Group(StrEnum):
     """Scorecard groups, in the order the seed's scorecard presents them."""
 
     children_in_need = "children_in_need"
@@ -28,7 +28,7 @@ class Group(str, Enum):
     youth_offending = "youth_offending"
 
     @property
-    def title(self) -> str:
+    def label(self) -> str:
         return _GROUP_TITLES[self]
 
 
@@ -41,7 +41,7 @@ _GROUP_TITLES = {
 }
 
 
-class Unit(str, Enum):
+class Unit(Enum):
     """How numerator and denominator become the reported value."""
 
     percent = "percent"  # 100 × n / d
@@ -65,12 +65,12 @@ class Unit(str, Enum):
         }.get(self, 1.0)
 
 
-class Polarity(str, Enum):
+class Polarity(StrEnum):
     higher_is_better = "higher_is_better"
     lower_is_better = "lower_is_better"
 
 
-class Frequency(str, Enum):
+class Frequency(StrEnum):
     monthly = "monthly"
     quarterly = "quarterly"
     annual = "annual"
@@ -80,7 +80,7 @@ class Frequency(str, Enum):
         return {"monthly": 1, "quarterly": 3, "annual": 12}[self.value]
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     """Whether the measure can be computed."""
 
     active = "active"
@@ -88,7 +88,7 @@ class Status(str, Enum):
     no_data_source = "no_data_source"  # the extract contract holds no data for it
 
 
-class WindowType(str, Enum):
+class WindowType(StrEnum):
     in_period = "in_period"  # events dated within the reporting period (month, quarter, year)
     open_at_end = "open_at_end"  # records open on the period's last day
     rolling = "rolling"  # events within the N months ending at period end

@@ -20,7 +20,8 @@ Grammar (lowest precedence first)::
     sum        := product (("+"|"-") product)*
     product    := unary (("*"|"/") unary)*
     unary      := "-" unary | atom
-    atom       := NUMBER | STRING | "true" | "false" | "null" | NAME | NAME "(" args ")" | "(" expr ")"
+    atom       := NUMBER | STRING | "true" | "false" | "null"
+                | NAME | NAME "(" args ")" | "(" expr ")"
 
 ``period_end`` names the last day of the period being computed. So that every period can be
 computed in one pass, it may only appear as one side of a comparison whose other side does not
@@ -236,7 +237,7 @@ class _Parser:
         return self.advance()
 
     def parse(self) -> Node:
-        if self.tok.kind == "end":
+        if self.tokens[0].kind == "end":
             raise self.error("empty expression")
         node = self.parse_or()
         if self.tok.kind != "end":
@@ -414,11 +415,12 @@ class Function:
     doc: str
 
 
-_DATE = ("date", "datetime")
+_DATE: tuple[ValueType, ...] = ("date", "datetime")
+_NUMBER: tuple[ValueType, ...] = ("number",)
 FUNCTIONS: dict[str, Function] = {
-    "add_days": Function((_DATE, ("number",)), "date", "the date plus N calendar days"),
-    "add_months": Function((_DATE, ("number",)), "date", "the date plus N calendar months"),
-    "add_years": Function((_DATE, ("number",)), "date", "the date plus N years"),
+    "add_days": Function((_DATE, _NUMBER), "date", "the date plus N calendar days"),
+    "add_months": Function((_DATE, _NUMBER), "date", "the date plus N calendar months"),
+    "add_years": Function((_DATE, _NUMBER), "date", "the date plus N years"),
     "days_between": Function(
         (_DATE, _DATE), "number", "calendar days from the first to the second"
     ),
@@ -671,7 +673,8 @@ def normalise(node: Node) -> str:
         return "(" + f" {node.op} ".join(sorted(set(parts))) + ")"
     if isinstance(node, InList):
         values = sorted({repr(v) for v in node.values})
-        return f"({normalise(node.operand)} {'not in' if node.negated else 'in'} [{', '.join(values)}])"
+        word = "not in" if node.negated else "in"
+        return f"({normalise(node.operand)} {word} [{', '.join(values)}])"
     if isinstance(node, IsNull):
         return f"({normalise(node.operand)} is {'not ' if node.negated else ''}null)"
     if isinstance(node, Binary):

@@ -9,7 +9,7 @@ _REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def definitions_root() -> Path:
-    """The folder of definition sets: $KPI_DEFINITIONS, ./indicator_definitions, or the shipped one."""
+    """The definition sets folder: $KPI_DEFINITIONS, ./indicator_definitions, or the shipped one."""
     env = os.environ.get("KPI_DEFINITIONS")
     if env:
         return Path(env)

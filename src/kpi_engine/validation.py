@@ -315,7 +315,7 @@ def _check_count(
                     f"{part}.{field}",
                     f"no column {name!r} in table {table}"
                     + (f"; did you mean '{hint}'?" if hint else ""),
-                )  # fmt: skip
+                )
             )
         elif columns[name] not in want:
             problems.append(
@@ -325,7 +325,7 @@ def _check_count(
                     col,
                     f"{part}.{field}",
                     f"column {name!r} is {columns[name]}, expected {' or '.join(want)}",
-                )  # fmt: skip
+                )
             )
 
     if spec.filter is not None:
@@ -354,7 +354,7 @@ def _check_count(
                         f"{part}.{field}",
                         "a numerator without 'table' is a subset of the denominator and takes "
                         "its window from it",
-                    )  # fmt: skip
+                    )
                 )
         return problems
 
@@ -403,9 +403,10 @@ def _check_count(
 def _check_rating(doc: _Document, d: Definition) -> list[Problem]:
     r = d.rating
     path = str(doc.path)
-    better = (
-        (lambda a, b: a >= b) if d.polarity is Polarity.higher_is_better else (lambda a, b: a <= b)
-    )
+
+    def better(a: float, b: float) -> bool:
+        return a >= b if d.polarity is Polarity.higher_is_better else a <= b
+
     word = "higher" if d.polarity is Polarity.higher_is_better else "lower"
     problems = []
     if r.target is not None and r.tolerance is not None and not better(r.target, r.tolerance):
@@ -418,7 +419,7 @@ def _check_rating(doc: _Document, d: Definition) -> list[Problem]:
                 "rating.tolerance",
                 f"tolerance {r.tolerance:g} is better than target {r.target:g} although "
                 f"{word} is better",
-            )  # fmt: skip
+            )
         )
     if r.lower_bound is not None and r.target is not None and r.lower_bound >= r.target:
         line, col, _ = doc.locate(["rating", "lower_bound"])
@@ -441,7 +442,7 @@ def _check_rating(doc: _Document, d: Definition) -> list[Problem]:
                 "rating.amber",
                 f"amber threshold {r.amber:g} is better than green {r.green:g} although "
                 f"{word} is better",
-            )  # fmt: skip
+            )
         )
     return problems
 
@@ -469,7 +470,7 @@ def _check_definition(doc: _Document, d: Definition) -> list[Problem]:
                     "breakdown.column",
                     f"no column {d.breakdown.column!r} in table {table}"
                     + (f"; did you mean '{hint}'?" if hint else ""),
-                )  # fmt: skip
+                )
             )
     return problems
 
@@ -550,7 +551,7 @@ def load_folder(folder: Path) -> tuple[DefinitionSet | None, list[Problem]]:
                     "order",
                     f"no definition with id {ref!r} in {folder}"
                     + (f"; did you mean '{hint}'?" if hint else ""),
-                )  # fmt: skip
+                )
             )
     rank = {ref: i for i, ref in enumerate(info.order)}
     definitions.sort(key=lambda d: (rank.get(d.id, len(rank)), d.id))

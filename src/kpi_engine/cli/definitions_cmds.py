@@ -48,7 +48,7 @@ def validate(paths: tuple[Path, ...], extracts: Path | None, fmt: str) -> None:
     Exits 1 if any problem is found, 0 otherwise.
     """
     if extracts is not None:
-        from kpi_engine.cli.extract_cmds import validate_extract
+        from kpi_engine.cli.extract_cmds import validate_extract  # type: ignore[import-not-found,unused-ignore]
 
         validate_extract(extracts, fmt)
         return
@@ -98,7 +98,7 @@ def list_(set_name: str) -> None:
         table.add_row(
             d.id + (" ©" if d.contract else ""),
             name,
-            d.group.title,
+            d.group.label,
             d.frequency.value,
             d.unit.value,
             "higher" if d.polarity.value == "higher_is_better" else "lower",
@@ -128,7 +128,7 @@ def show(indicator_id: str, set_name: str | None) -> None:
             found = True
             console.print(f"[bold]{d.id}[/bold] {d.name}  ({name})", highlight=False)
             rows = [
-                ("group", d.group.title),
+                ("group", d.group.label),
                 ("contract measure", "yes" if d.contract else "no"),
                 ("status", d.status.value + (f": {d.status_note}" if d.status_note else "")),
                 ("unit", d.unit.value + (f" ({d.unit_label})" if d.unit_label else "")),
