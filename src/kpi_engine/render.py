@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import pandas as pd
+from rich.table import Table
+from rich.text import Text
+
 from kpi_engine.definitions import Definition, Polarity, Unit, WindowType
 
 
@@ -48,3 +54,73 @@ def describe_window(d: Definition) -> str:
     if w.lag_months:
         text += f", lagged {w.lag_months} month(s)"
     return text
+
+
+# --- scorecards on a terminal ------------------------------------------------------------------
+
+_STATUS_STYLE = {
+    "ON TARGET": "bold green",
+    "IN TOLERANCE": "bold yellow",
+    "OFF TARGET": "bold red",
+    "NO TARGET SET": "dim",
+    "NO DATA": "dim italic",
+}
+
+
+def format_value(value: float | None, unit: str, rounding: int, label: str | None = None) -> str:
+    """A figure as the scorecard prints it: '23%', '£-350,000', '28 weeks'."""
+    if value is None or value != value:  # NaN
+        return "-"
+    text = f"{value:,.{rounding}f}"
+    if unit == "percent":
+        return f"{text}%"
+    if unit == "currency":
+        return f"£{text}"
+    if label:
+        return f"{text} {label}"
+    return text
+
+
+def _count_text(value: float) -> str:
+    if value != value:
+        return "-"
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
+
+
+def scorecard_table(frame: pd.DataFrame, definitions: Sequence[Definition], title: str) -> Table:
+    """A rich table of a computed scorecard, grouped by indicator group, ratings coloured."""
+    by_id = {d.id: d for d in definitions}
+    table = Table(title=title, title_justify="left", show_lines=False)
+    table.add_column("id", no_wrap=True)
+    table.add_column("indicator", overflow="fold", max_width=48)
+    table.add_column("period", no_wrap=True)
+    table.add_column("num / den", justify="right", no_wrap=True)
+    table.add_column("value", justify="right", no_wrap=True)
+    table.add_column("target", justify="right", no_wrap=True)
+    table.add_column("rating", no_wrap=True)
+    current_group = None
+    for row in frame.to_dict(orient="records"):
+        d = by_id.get(str(row["indicator_id"]))
+        if d is None:
+            continue
+        if row["group"] != current_group:
+            current_group = row["group"]
+            table.add_section()
+            table.add_row("", f"[bold]{d.group.label}[/bold]", "", "", "", "", "")
+        is_breakdown = bool(row["breakdown"])
+        den = "" if not d.unit.has_denominator else f" / {_count_text(float(row['denominator']))}"
+        counts = f"{_count_text(float(row['numerator']))}{den}"
+        status = str(row["status"])
+        rating = Text(status, style=_STATUS_STYLE.get(status, ""))
+        if row["note"] and status == "NO DATA":
+            rating.append(f" ({row['note']})", style="dim")
+        table.add_row(
+            "" if is_breakdown else d.id + (" ©" if d.contract else ""),
+            f"  └ {row['breakdown']}" if is_breakdown else d.name,
+            str(row["period"]),
+            counts,
+            format_value(float(row["value"]), d.unit.value, d.rounding, d.unit_label),
+            "" if is_breakdown else describe_rating(d),
+            rating,
+        )
+    return table

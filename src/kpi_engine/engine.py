@@ -1,0 +1,576 @@
+"""The engine: compute and rate every indicator of a definition set, for many periods in one pass.
+
+How one pass serves every period: each row of a table belongs to a *range* of reporting months,
+not to one. A referral dated March 2015 counts in a rolling-12-month window for every month end
+from March 2015 to February 2016; a plan open from June 2013 to August 2015 is "open at period
+end" for every month end from June 2013 to July 2015. The engine turns each row into such an
+integer range [lo, hi] of month indices, narrows it with the filter's ``period_end`` bounds
+(``period_end >= add_days(start_date, 729)`` moves ``lo``), then counts every month at once with
+a difference array: +1 at lo, −1 after hi, cumulative sum. Distinct counts first merge each
+key's overlapping ranges. The cost is O(rows + months), whatever the number of periods.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from kpi_engine import derivations, derived
+from kpi_engine.definitions import (
+    Count,
+    Definition,
+    DefinitionSet,
+    Status,
+    Unit,
+    Window,
+    WindowType,
+)
+from kpi_engine.evaluate import as_mask, evaluate, evaluate_mask
+from kpi_engine.expressions import (
+    COMPARISON_OPS,
+    PERIOD_NAMES,
+    Binary,
+    Logical,
+    Name,
+    Node,
+    mentions_period,
+    parse,
+)
+from kpi_engine.periods import (
+    Period,
+    financial_year_end,
+    is_month_end,
+    month_index,
+    periods_for,
+)
+from kpi_engine.rating import RatingStatus, rate_values, round_reported, threshold_columns
+
+OUTPUT_COLUMNS = [
+    "indicator_id",
+    "indicator_name",
+    "group",
+    "contract",
+    "breakdown",
+    "period",
+    "period_start",
+    "period_end",
+    "numerator",
+    "denominator",
+    "value",
+    "unit",
+    "polarity",
+    "target",
+    "tolerance",
+    "status",
+    "rag",
+    "definition_set",
+    "definition_hash",
+    "note",
+]
+"""The column contract of ``kpi compute`` output (CSV, JSON, Parquet); ``note`` says why a
+figure is NO DATA. Documented in docs/output.md: the cron job and BI tools rely on it."""
+
+_FAR_FUTURE = 10**7  # a month index beyond any period: "still open"
+
+Tables = Mapping[str, pd.DataFrame]
+Progress = Callable[[Definition], None]
+
+
+class NoData(Exception):
+    """An indicator that cannot be computed, with the reason shown in the scorecard."""
+
+
+# --- rows and their month ranges ----------------------------------------------------------------
+
+
+@dataclass
+class _Rows:
+    """The rows of one numerator or denominator, each with the months [lo, hi] it counts in."""
+
+    frame: pd.DataFrame
+    lo: np.ndarray
+    hi: np.ndarray
+
+    def take(self, mask: np.ndarray) -> _Rows:
+        return _Rows(self.frame[mask], self.lo[mask], self.hi[mask])
+
+
+def _conjuncts(node: Node) -> list[Node]:
+    if isinstance(node, Logical) and node.op == "and":
+        return [c for o in node.operands for c in _conjuncts(o)]
+    return [node]
+
+
+def _split_filter(text: str | None) -> tuple[list[Node], list[Binary]]:
+    """A filter's row conditions, and its ``period_end`` comparisons (validated: top-level and)."""
+    if text is None:
+        return [], []
+    rows: list[Node] = []
+    bounds: list[Binary] = []
+    for c in _conjuncts(parse(text)):
+        if mentions_period(c):
+            assert isinstance(c, Binary) and c.op in COMPARISON_OPS
+            bounds.append(c)
+        else:
+            rows.append(c)
+    return rows, bounds
+
+
+def _apply_bounds(rows: _Rows, bounds: list[Binary]) -> _Rows:
+    """Narrow each row's month range by ``period_end OP date`` conditions."""
+    if not bounds:
+        return rows
+    lo, hi = rows.lo.copy(), rows.hi.copy()
+    valid = np.ones(len(lo), dtype=bool)
+    for b in bounds:
+        period_left = isinstance(b.left, Name) and b.left.name in PERIOD_NAMES
+        other = b.right if period_left else b.left
+        op = b.op if period_left else {"<": ">", "<=": ">=", ">": "<", ">=": "<="}[b.op]
+        dates = evaluate(other, rows.frame)
+        if not isinstance(dates, pd.Series):
+            dates = pd.Series([dates] * len(rows.frame), index=rows.frame.index)
+        dates = pd.to_datetime(dates).dt.normalize()
+        m = month_index(dates)
+        valid &= ~np.isnan(m)
+        m = np.nan_to_num(m).astype(np.int64)
+        at_end = is_month_end(dates)
+        # period end P_m is the last day of month m: P_m >= X ⟺ m >= month(X), and so on
+        if op == ">=":
+            lo = np.maximum(lo, m)
+        elif op == ">":
+            lo = np.maximum(lo, m + at_end)
+        elif op == "<=":
+            hi = np.minimum(hi, m - 1 + at_end)
+        else:  # "<"
+            hi = np.minimum(hi, m - 1)
+    keep = valid & (lo <= hi)
+    return _Rows(rows.frame[keep], lo[keep], hi[keep])
+
+
+def _window_ranges(
+    frame: pd.DataFrame, spec: Count, window: Window, definition: Definition
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each row's [lo, hi] month range under ``window``, and which rows have one at all."""
+    lag = window.lag_months
+    if window.type is WindowType.open_at_end:
+        assert spec.start is not None and spec.end is not None
+        start = month_index(frame[spec.start])
+        end = month_index(frame[spec.end])
+        ok = ~np.isnan(start)
+        lo = np.nan_to_num(start).astype(np.int64)
+        # open at the end of month m ⟺ start <= P_m and (no end, or end > P_m) ⟺ m < month(end)
+        hi = np.where(np.isnan(end), _FAR_FUTURE, np.nan_to_num(end) - 1).astype(np.int64)
+        return lo + lag, hi + lag, ok
+    if window.type is WindowType.latest_year:
+        assert spec.year is not None
+        years = pd.to_numeric(frame[spec.year], errors="coerce").to_numpy(dtype=float)
+        ok = ~np.isnan(years)
+        distinct = np.unique(years[ok])
+        following = np.searchsorted(distinct, years, side="right")
+        next_year = np.where(
+            following < len(distinct), distinct[np.minimum(following, len(distinct) - 1)], np.inf
+        )
+        lo = np.nan_to_num(years * 12).astype(np.int64)
+        hi = np.where(np.isinf(next_year), _FAR_FUTURE, next_year * 12 - 1)
+        return lo + lag, np.nan_to_num(hi).astype(np.int64) + lag, ok
+    assert spec.date is not None
+    dates = evaluate(parse(spec.date), frame)
+    if not isinstance(dates, pd.Series):  # a constant date: every row has it
+        dates = pd.Series([dates] * len(frame), index=frame.index)
+    event = month_index(pd.to_datetime(dates))
+    ok = ~np.isnan(event)
+    e = np.nan_to_num(event).astype(np.int64) + lag
+    if window.type is WindowType.in_period:
+        return e, e + definition.frequency.months - 1, ok
+    if window.type is WindowType.rolling:
+        assert window.months is not None
+        return e, e + window.months - 1, ok
+    return e, financial_year_end(e), ok  # financial year to date
+
+
+def _select(
+    frame: pd.DataFrame, spec: Count, window: Window, definition: Definition, m0: int, m1: int
+) -> _Rows:
+    """The rows of ``frame`` that ``spec`` counts in some month of [m0, m1], with their ranges."""
+    row_conditions, bounds = _split_filter(spec.filter)
+    mask = np.ones(len(frame), dtype=bool)
+    for c in row_conditions:
+        mask &= evaluate_mask_node(c, frame)
+    lo, hi, ok = _window_ranges(frame, spec, window, definition)
+    mask &= ok & (hi >= m0) & (lo <= m1)
+    rows = _Rows(frame[mask], lo[mask], hi[mask])
+    return _apply_bounds(rows, bounds)
+
+
+def evaluate_mask_node(node: Node, frame: pd.DataFrame) -> np.ndarray:
+    return as_mask(evaluate(node, frame), len(frame))
+
+
+# --- counting -----------------------------------------------------------------------------------
+
+
+def _merge_ranges(
+    keys: np.ndarray, lo: np.ndarray, hi: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Union each key's ranges so a key counts once per month (distinct counting).
+
+    ``keys`` are non-negative integer codes; returns the merged ranges with their key codes.
+    """
+    if len(lo) == 0:
+        return keys, lo, hi
+    order = np.lexsort((lo, keys))
+    keys, lo, hi = keys[order], lo[order], hi[order]
+    # A running maximum of hi that restarts for each key: offset every key far above the last.
+    big = np.int64(_FAR_FUTURE + 2)
+    offset = keys.astype(np.int64) * big
+    running = np.maximum.accumulate(offset + hi)
+    previous = np.concatenate([[np.int64(-1)], running[:-1]])
+    starts = (offset + lo) > previous
+    first = np.flatnonzero(starts)
+    last = np.concatenate([first[1:], [len(lo)]]) - 1
+    return keys[first], lo[first], running[last] - offset[first]
+
+
+def _tally(
+    lo: np.ndarray,
+    hi: np.ndarray,
+    m0: int,
+    months: int,
+    weights: np.ndarray | None = None,
+    groups: np.ndarray | None = None,
+    n_groups: int = 1,
+) -> np.ndarray:
+    """Counts (or weighted sums) per group and month m0 .. m0+months-1: (groups, months)."""
+    width = months + 1
+    a = np.clip(lo - m0, 0, months)
+    b = np.clip(hi - m0 + 1, 0, months)
+    g = np.zeros(len(lo), dtype=np.int64) if groups is None else groups.astype(np.int64)
+    w = None if weights is None else np.nan_to_num(weights.astype(float))
+    size = n_groups * width
+    diff = np.bincount(g * width + a, weights=w, minlength=size) - np.bincount(
+        g * width + b, weights=w, minlength=size
+    )
+    return np.cumsum(diff.reshape(n_groups, width), axis=1)[:, :months]
+
+
+def _measure(
+    rows: _Rows,
+    spec: Count,
+    counting: Count,
+    m0: int,
+    months: int,
+    groups: np.ndarray | None,
+    n_groups: int,
+) -> np.ndarray:
+    """Tally ``rows`` as ``spec`` says (sum) or as ``counting`` says (rows or distinct)."""
+    if spec.sum is not None:
+        values = pd.to_numeric(evaluate(parse(spec.sum), rows.frame), errors="coerce")
+        weights = np.asarray(values, dtype=float)
+        return _tally(rows.lo, rows.hi, m0, months, weights, groups, n_groups)
+    if counting.count == "distinct":
+        codes, uniques = pd.factorize(rows.frame[counting.key or "child_id"], sort=False)
+        keys = codes.astype(np.int64)
+        if groups is not None:
+            # a child counts once per breakdown value: key = (group, child)
+            keys = groups.astype(np.int64) * (len(uniques) + 1) + keys
+        keys, lo, hi = _merge_ranges(keys, rows.lo, rows.hi)
+        merged_groups = None if groups is None else keys // (len(uniques) + 1)
+        return _tally(lo, hi, m0, months, None, merged_groups, n_groups)
+    return _tally(rows.lo, rows.hi, m0, months, None, groups, n_groups)
+
+
+# --- tables -------------------------------------------------------------------------------------
+
+
+def _referenced_names(spec: Count) -> set[str]:
+    names: set[str] = set()
+    for text in (spec.filter, spec.sum, spec.date):
+        if text is not None:
+            names |= {n.name for n in parse(text).walk() if isinstance(n, Name)}
+    for column in (spec.start, spec.end, spec.year, spec.key):
+        if column is not None:
+            names.add(column)
+    return names
+
+
+class _TableCache:
+    """Extract tables prepared once per run: derived fields added, derived tables built."""
+
+    def __init__(self, tables: Tables, definitions: Sequence[Definition]) -> None:
+        self.tables = tables
+        self.wanted: dict[str, set[str]] = {}
+        for d in definitions:
+            for spec, table in _specs(d):
+                if table in derived.DERIVED_TABLES:
+                    continue
+                fields = derived.derived_fields_for(table)
+                names = _referenced_names(spec)
+                if d.breakdown is not None:
+                    names.add(d.breakdown.column)
+                self.wanted.setdefault(table, set()).update(names & set(fields))
+        self.prepared: dict[str, pd.DataFrame] = {}
+
+    def needs(self, table: str, spec_names: set[str]) -> list[str]:
+        """The extract tables that must be present for a spec on ``table`` (named ones absent)."""
+        if table in derived.DERIVED_TABLES:
+            needed = set(derived.DERIVED_TABLES[table].needs)
+        else:
+            fields = derived.derived_fields_for(table)
+            needed = {table} | {t for n in spec_names if n in fields for t in fields[n].needs}
+        return sorted(t for t in needed if t not in self.tables)
+
+    def get(self, table: str) -> pd.DataFrame:
+        if table not in self.prepared:
+            if table in derived.DERIVED_TABLES:
+                frame = derivations.build_derived_table(table, self.tables)
+            else:
+                frame = self.tables[table]
+                names = sorted(self.wanted.get(table, set()))
+                if names:
+                    frame = derivations.add_derived_fields(table, frame, self.tables, names)
+            self.prepared[table] = frame
+        return self.prepared[table]
+
+
+def _specs(d: Definition) -> list[tuple[Count, str]]:
+    out: list[tuple[Count, str]] = []
+    if d.status is not Status.active:
+        return out
+    if d.denominator is not None and d.denominator.table is not None:
+        out.append((d.denominator, d.denominator.table))
+    if d.numerator is not None:
+        table = d.numerator.table or (d.denominator.table if d.denominator else None)
+        if table is not None:
+            out.append((d.numerator, table))
+    return out
+
+
+# --- one indicator ------------------------------------------------------------------------------
+
+
+@dataclass
+class _Figures:
+    """Numerator and denominator per breakdown group and month, for one indicator."""
+
+    groups: list[str]  # "" is the indicator's own row; others are breakdown values
+    numerator: np.ndarray  # (groups, months)
+    denominator: np.ndarray | None
+
+
+def _group_codes(frame: pd.DataFrame, column: str, categories: list[str]) -> np.ndarray:
+    values = frame[column].astype("string").fillna("(missing)")
+    return np.asarray(pd.Categorical(values, categories=categories).codes, dtype=np.int64)
+
+
+def _categories(frames: Iterable[pd.DataFrame], column: str) -> list[str]:
+    values: set[str] = set()
+    for f in frames:
+        values |= set(f[column].astype("string").fillna("(missing)").unique())
+    return sorted(values)
+
+
+def _figures(d: Definition, cache: _TableCache, m0: int, months: int) -> _Figures:
+    assert d.window is not None and d.numerator is not None
+    num_spec, den_spec = d.numerator, d.denominator
+    for spec, table in _specs(d):
+        missing = cache.needs(table, _referenced_names(spec))
+        if missing:
+            raise NoData(f"needs table {', '.join(missing)}, absent from the extract")
+    m1 = m0 + months - 1
+
+    den_rows: _Rows | None = None
+    if den_spec is not None:
+        assert den_spec.table is not None
+        den_rows = _select(
+            cache.get(den_spec.table), den_spec, den_spec.window or d.window, d, m0, m1
+        )
+    if num_spec.is_subset:
+        assert den_rows is not None and den_spec is not None
+        row_conditions, bounds = _split_filter(num_spec.filter)
+        mask = np.ones(len(den_rows.frame), dtype=bool)
+        for c in row_conditions:
+            mask &= evaluate_mask_node(c, den_rows.frame)
+        num_rows = _apply_bounds(den_rows.take(mask), bounds)
+        num_counting = num_spec if num_spec.count is not None else den_spec
+    else:
+        assert num_spec.table is not None
+        num_rows = _select(
+            cache.get(num_spec.table), num_spec, num_spec.window or d.window, d, m0, m1
+        )
+        num_counting = num_spec
+
+    numerator = _measure(num_rows, num_spec, num_counting, m0, months, None, 1)
+    denominator = (
+        _measure(den_rows, den_spec, den_spec, m0, months, None, 1)
+        if den_rows is not None and den_spec is not None
+        else None
+    )
+    groups = [""]
+    if d.breakdown is not None:
+        column = d.breakdown.column
+        if d.breakdown.denominator == "total" and den_rows is not None and den_spec is not None:
+            # each value's share of the whole denominator (A3: % of audits in each grade)
+            cats = _categories([den_rows.frame], column)
+            codes = _group_codes(den_rows.frame, column, cats)
+            by_group = _measure(den_rows, den_spec, den_spec, m0, months, codes, len(cats))
+            numerator = np.vstack([numerator, by_group])
+            if denominator is not None:
+                denominator = np.vstack([denominator] + [denominator] * len(cats))
+        else:
+            frames = [num_rows.frame] + ([den_rows.frame] if den_rows is not None else [])
+            cats = _categories(frames, column)
+            num_codes = _group_codes(num_rows.frame, column, cats)
+            numerator = np.vstack(
+                [
+                    numerator,
+                    _measure(num_rows, num_spec, num_counting, m0, months, num_codes, len(cats)),
+                ]
+            )
+            if denominator is not None and den_rows is not None and den_spec is not None:
+                den_codes = _group_codes(den_rows.frame, column, cats)
+                denominator = np.vstack(
+                    [
+                        denominator,
+                        _measure(den_rows, den_spec, den_spec, m0, months, den_codes, len(cats)),
+                    ]
+                )
+        groups += cats
+    return _Figures(groups, numerator, denominator)
+
+
+# --- the public call ----------------------------------------------------------------------------
+
+
+def _tables_of(extract: Any) -> Tables:
+    tables = getattr(extract, "tables", extract)
+    if not isinstance(tables, Mapping):
+        raise TypeError("extract must be an Extract or a mapping of table name to DataFrame")
+    return tables
+
+
+def compute(
+    extract: Any,
+    definitions: DefinitionSet | Sequence[Definition],
+    months: Sequence[int],
+    *,
+    definition_set: str | None = None,
+    progress: Progress | None = None,
+) -> pd.DataFrame:
+    """Compute and rate every definition for the periods covering ``months`` (month indices).
+
+    One row per indicator × period (× breakdown value), in definition order, then period, with
+    the columns of :data:`OUTPUT_COLUMNS`. An indicator that cannot be computed is NO DATA with
+    the reason in ``note``; it never raises for one indicator's sake.
+    """
+    tables = _tables_of(extract)
+    if isinstance(definitions, DefinitionSet):
+        definition_set = definition_set or definitions.name
+        defs = list(definitions.definitions)
+    else:
+        defs = list(definitions)
+    wanted = sorted(set(months))
+    if not wanted:
+        return pd.DataFrame(columns=OUTPUT_COLUMNS)
+    cache = _TableCache(tables, defs)
+    records: list[dict[str, object]] = []
+    for d in defs:
+        periods = periods_for(wanted, d.frequency)
+        records.extend(_indicator_rows(d, periods, cache, definition_set or ""))
+        if progress is not None:
+            progress(d)
+    frame = pd.DataFrame.from_records(records, columns=OUTPUT_COLUMNS)
+    for column in ("numerator", "denominator", "value", "target", "tolerance"):
+        frame[column] = frame[column].astype(float)
+    return frame
+
+
+def _indicator_rows(
+    d: Definition, periods: list[Period], cache: _TableCache, set_name: str
+) -> list[dict[str, object]]:
+    if not periods:
+        return []
+    target, tolerance = threshold_columns(d)
+    base = {
+        "indicator_id": d.id,
+        "indicator_name": d.name,
+        "group": d.group.value,
+        "contract": d.contract,
+        "unit": d.unit.value,
+        "polarity": d.polarity.value,
+        "target": target,
+        "tolerance": tolerance,
+        "definition_set": set_name,
+        "definition_hash": d.content_hash(),
+    }
+    note = ""
+    figures: _Figures | None = None
+    if d.status is not Status.active:
+        note = f"{d.status.value.replace('_', ' ')}: {d.status_note}"
+    else:
+        m0 = min(p.end_index for p in periods)
+        months = max(p.end_index for p in periods) - m0 + 1
+        try:
+            figures = _figures(d, cache, m0, months)
+        except NoData as e:
+            note = str(e)
+        except derivations.MissingTableError as e:
+            note = f"needs table {e.table}, absent from the extract"
+
+    rows: list[dict[str, object]] = []
+    groups = figures.groups if figures is not None else [""]
+    for p in periods:
+        numerators = np.full(len(groups), np.nan)
+        denominators = np.full(len(groups), np.nan)
+        if figures is not None:
+            i = p.end_index - m0
+            numerators = figures.numerator[:, i].astype(float)
+            if figures.denominator is not None:
+                denominators = figures.denominator[:, i].astype(float)
+        values = _values(d, numerators, denominators)
+        rounded = round_reported(values, d.rounding)
+        statuses = rate_values(rounded, d.rating, d.polarity)
+        for j, group in enumerate(groups):
+            status = statuses[j]
+            share_row = (
+                group != "" and d.breakdown is not None and d.breakdown.denominator == "total"
+            )
+            if share_row and status is not RatingStatus.no_data:
+                status = RatingStatus.no_target  # a grade's share is reported, not rated
+            row_note = note
+            if figures is not None and np.isnan(values[j]):
+                row_note = "zero denominator" if denominators[j] == 0 else "no value"
+            rows.append(
+                {
+                    **base,
+                    "breakdown": group,
+                    "period": p.label,
+                    "period_start": p.start.date().isoformat(),
+                    "period_end": p.end.date().isoformat(),
+                    "numerator": numerators[j],
+                    "denominator": denominators[j] if d.unit.has_denominator else np.nan,
+                    "value": rounded[j],
+                    "status": status.value,
+                    "rag": status.rag,
+                    "note": row_note,
+                }
+            )
+    return rows
+
+
+def _values(d: Definition, numerators: np.ndarray, denominators: np.ndarray) -> np.ndarray:
+    """The reported value. A zero denominator is NO DATA (not 0%, not an error)."""
+    if d.unit in (Unit.count, Unit.currency):
+        return numerators
+    with np.errstate(divide="ignore", invalid="ignore"):
+        values = numerators / denominators * d.unit.multiplier
+    values[~np.isfinite(values)] = np.nan
+    return np.asarray(values, dtype=float)
+
+
+def evaluate_filter(text: str | None, frame: pd.DataFrame) -> np.ndarray:
+    """Public helper: a filter without period terms as a mask (used by explain and tests)."""
+    return evaluate_mask(text, frame)
