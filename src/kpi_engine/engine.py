@@ -183,13 +183,14 @@ def _window_ranges(
         dates = pd.Series([dates] * len(frame), index=frame.index)
     event = month_index(pd.to_datetime(dates))
     ok = ~np.isnan(event)
-    e = np.nan_to_num(event).astype(np.int64) + lag
+    e = np.nan_to_num(event).astype(np.int64)
     if window.type is WindowType.in_period:
-        return e, e + definition.frequency.months - 1, ok
+        return e + lag, e + lag + definition.frequency.months - 1, ok
     if window.type is WindowType.rolling:
         assert window.months is not None
-        return e, e + window.months - 1, ok
-    return e, financial_year_end(e), ok  # financial year to date
+        return e + lag, e + lag + window.months - 1, ok
+    # financial year to date: counts from its month to the March closing its financial year
+    return e + lag, financial_year_end(e) + lag, ok
 
 
 def _select(
