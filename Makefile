@@ -32,7 +32,7 @@ typecheck: $(STAMP)
 
 ## bench: national-scale speed and memory benchmark (not part of test)
 bench: $(STAMP)
-	$(BIN)/python scripts/bench.py
+	$(BIN)/python scripts/bench.py --record
 
 ## sample-data: regenerate the shipped sample extract
 sample-data: $(STAMP)

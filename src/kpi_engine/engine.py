@@ -575,3 +575,58 @@ def _values(d: Definition, numerators: np.ndarray, denominators: np.ndarray) -> 
 def evaluate_filter(text: str | None, frame: pd.DataFrame) -> np.ndarray:
     """Public helper: a filter without period terms as a mask (used by explain and tests)."""
     return evaluate_mask(text, frame)
+
+
+# --- who is behind a figure ---------------------------------------------------------------------
+
+
+def members(extract: Any, definition: Definition, month: int) -> pd.DataFrame:
+    """The records behind one indicator's figure for the period ending in ``month``.
+
+    One row per record counted in the denominator (or, with no denominator, the numerator),
+    with ``in_numerator`` and ``in_denominator`` flags and the record's own columns. For a
+    distinct count the key column (``child_id``) says which child a record belongs to.
+    Raises :class:`NoData` when the indicator cannot be computed.
+    """
+    d = definition
+    if d.status is not Status.active:
+        raise NoData(f"{d.status.value.replace('_', ' ')}: {d.status_note}")
+    assert d.window is not None and d.numerator is not None
+    period = periods_for([month], d.frequency)[0]
+    m = period.end_index
+    cache = _TableCache(_tables_of(extract), [d])
+    for spec, table in _specs(d):
+        missing = cache.needs(table, _referenced_names(spec))
+        if missing:
+            raise NoData(f"needs table {', '.join(missing)}, absent from the extract")
+
+    def at_period(spec: Count) -> _Rows:
+        assert spec.table is not None
+        rows = _select(cache.get(spec.table), spec, spec.window or d.window, d, m, m)  # type: ignore[arg-type]
+        return rows.take((rows.lo <= m) & (rows.hi >= m))
+
+    num_spec, den_spec = d.numerator, d.denominator
+    if num_spec.is_subset:
+        assert den_spec is not None
+        den = at_period(den_spec)
+        row_conditions, bounds = _split_filter(num_spec.filter)
+        mask = np.ones(len(den.frame), dtype=bool)
+        for c in row_conditions:
+            mask &= evaluate_mask_node(c, den.frame)
+        num = _apply_bounds(den.take(mask), bounds)
+        num = num.take((num.lo <= m) & (num.hi >= m))
+        frame = den.frame.copy()
+        frame.insert(0, "in_numerator", frame.index.isin(num.frame.index))
+        frame.insert(1, "in_denominator", True)
+    else:
+        num = at_period(num_spec)
+        parts = [num.frame.assign(in_numerator=True, in_denominator=False)]
+        if den_spec is not None:
+            den = at_period(den_spec)
+            parts.append(den.frame.assign(in_numerator=False, in_denominator=True))
+        frame = pd.concat(parts, ignore_index=True)
+        front = ["in_numerator", "in_denominator"]
+        frame = frame[front + [c for c in frame.columns if c not in front]]
+    frame.insert(0, "period", period.label)
+    frame.insert(0, "indicator_id", d.id)
+    return frame.reset_index(drop=True)

@@ -1,0 +1,138 @@
+"""Speed and memory benchmark: ``make bench``.
+
+Generates the national-scale extract once (``--scale 150``, five years) into bench_data/, then
+times ``kpi compute`` as a user runs it (a fresh process each time, so interpreter start and
+loading count) and reads each run's peak memory from the kernel (ru_maxrss of the child).
+
+Targets (issue 4, on a 2-core, 24 GB machine):
+- 60 monthly periods of the 2016-17 set on the national extract: <= 20 s and <= 4 GB peak;
+- 60 periods <= 2x the time of one period;
+- the sample data's single-month ``kpi compute``: <= 2 s including interpreter start.
+
+It prints each figure beside its target; ``--record`` also writes docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+KPI = [sys.executable, "-m", "kpi_engine"]
+BENCH_DATA = ROOT / "bench_data"
+GENERATE = ["--scale", "150", "--seed", "7", "--start", "2011-04", "--end", "2016-03"]
+
+
+def run(args: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak resident memory (GB) of one child process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    start = time.perf_counter()
+    proc = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        sys.exit(f"bench: {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
+    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    # ru_maxrss of children is the largest child so far: runs go smallest first, see main()
+    return wall, max(peak_kb, before) / 1024 / 1024
+
+
+def best_of(args: list[str], repeat: int) -> tuple[float, float]:
+    runs = [run(args) for _ in range(repeat)]
+    return min(r[0] for r in runs), max(r[1] for r in runs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3, help="runs per figure (best is kept)")
+    parser.add_argument("--record", action="store_true", help="write docs/performance.md")
+    parser.add_argument("--regenerate", action="store_true", help="rebuild bench_data/")
+    options = parser.parse_args()
+
+    rows: list[tuple[str, str, str, bool]] = []
+
+    # 1. sample data, one month, interpreter start included (smallest run first: see run())
+    sample_wall, sample_mem = best_of(
+        [*KPI, "compute", "--format", "csv", "--output", "/tmp/kpi-bench-sample.csv"],
+        options.repeat,
+    )
+    rows.append(
+        ("sample data, 1 month, incl. start-up", f"{sample_wall:.2f} s", "<= 2 s", sample_wall <= 2)
+    )
+
+    # 2. the national-scale extract
+    if options.regenerate or not (BENCH_DATA / "manifest.yaml").exists():
+        print("generating the national-scale extract (scale 150, five years)...", file=sys.stderr)
+        gen_wall, gen_mem = run([*KPI, "sample-data", "--output", str(BENCH_DATA), *GENERATE])
+        rows.append(
+            (
+                "generate scale 150 x 5 years",
+                f"{gen_wall:.0f} s, {gen_mem:.1f} GB",
+                "minutes",
+                gen_wall < 600,
+            )
+        )
+
+    common = [*KPI, "compute", "--extracts", str(BENCH_DATA), "--definitions", "contract-2016-17"]
+    one_wall, one_mem = best_of(
+        [*common, "--period", "2016-03", "--format", "csv", "--output", "/tmp/kpi-bench-1.csv"],
+        options.repeat,
+    )
+    rows.append(
+        ("national, 2016-17 set, 1 period", f"{one_wall:.1f} s, {one_mem:.2f} GB", "-", True)
+    )
+    many_wall, many_mem = best_of(
+        [
+            *common,
+            "--from",
+            "2011-04",
+            "--to",
+            "2016-03",
+            "--format",
+            "csv",
+            "--output",
+            "/tmp/kpi-bench-60.csv",
+        ],
+        options.repeat,
+    )
+    rows.append(
+        ("national, 2016-17 set, 60 periods", f"{many_wall:.1f} s", "<= 20 s", many_wall <= 20)
+    )
+    rows.append(("  peak memory", f"{many_mem:.2f} GB", "<= 4 GB", many_mem <= 4))
+    ratio = many_wall / one_wall
+    rows.append(("  60 periods / 1 period", f"{ratio:.2f}x", "<= 2x", ratio <= 2))
+
+    width = max(len(r[0]) for r in rows)
+    lines = [f"{'figure':<{width}}  {'measured':>20}  {'target':>8}  ok"]
+    for name, measured, target, ok in rows:
+        lines.append(f"{name:<{width}}  {measured:>20}  {target:>8}  {'yes' if ok else 'NO'}")
+    print("\n".join(lines))
+
+    if options.record:
+        machine = (
+            f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+        )
+        table = ["| figure | measured | target | met |", "|---|---|---|---|"]
+        table += [f"| {n.strip()} | {m} | {t} | {'yes' if ok else 'no'} |" for n, m, t, ok in rows]
+        text = (
+            "# Performance\n\n"
+            "Recorded by `make bench` (`scripts/bench.py --record`): each figure is the best of "
+            f"{options.repeat} runs of `kpi compute` in a fresh process; peak memory is the "
+            "child's maximum resident set size.\n\n"
+            f"Machine: {machine}. National extract: `kpi sample-data {' '.join(GENERATE)}`.\n\n"
+            + "\n".join(table)
+            + "\n"
+        )
+        (ROOT / "docs" / "performance.md").write_text(text, encoding="utf-8")
+        print("recorded in docs/performance.md", file=sys.stderr)
+    if not all(ok for *_, ok in rows):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
