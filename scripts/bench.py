@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import resource
 import subprocess
 import sys
 import time
@@ -30,16 +29,23 @@ GENERATE = ["--scale", "150", "--seed", "7", "--start", "2011-04", "--end", "201
 
 
 def run(args: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak resident memory (GB) of one child process."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    """Wall seconds and peak resident memory (GB) of one child process.
+
+    os.wait4 returns that child's own resource usage, so a large earlier run (the generator)
+    does not leak into a later figure as it would with RUSAGE_CHILDREN.
+    """
     start = time.perf_counter()
-    proc = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, check=False)
+    proc = subprocess.Popen(
+        args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stderr is not None
+    errors = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
-        sys.exit(f"bench: {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
-    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    # ru_maxrss of children is the largest child so far: runs go smallest first, see main()
-    return wall, max(peak_kb, before) / 1024 / 1024
+        sys.exit(f"bench: {' '.join(args)} failed ({proc.returncode}):\n{errors[-2000:]}")
+    return wall, usage.ru_maxrss / 1024 / 1024  # Linux reports KiB
 
 
 def best_of(args: list[str], repeat: int) -> tuple[float, float]:
@@ -56,8 +62,8 @@ def main() -> None:
 
     rows: list[tuple[str, str, str, bool]] = []
 
-    # 1. sample data, one month, interpreter start included (smallest run first: see run())
-    sample_wall, sample_mem = best_of(
+    # 1. sample data, one month, interpreter start included
+    sample_wall, _ = best_of(
         [*KPI, "compute", "--format", "csv", "--output", "/tmp/kpi-bench-sample.csv"],
         options.repeat,
     )
