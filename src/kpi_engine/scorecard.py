@@ -1,0 +1,743 @@
+"""The corporate scorecard: one row per measure, baseline, four quarters, latest month, trend.
+
+Shaped like the seed's Dec-15 Corporate Scorecard (seed 001, Appendix A). Everything in it comes
+from one ``engine.compute`` call: the definitions as they are, over every month the scorecard
+needs, plus a quarterly copy of each monthly in-period (flow) measure for its quarter columns.
+
+The two layouts and their column contracts are documented in docs/cron.md; the cron job and BI
+tools rely on them, so a change to :data:`WIDE_COLUMNS` is a breaking change.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import logging
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from kpi_engine import engine
+from kpi_engine.definitions import (
+    Definition,
+    DefinitionSet,
+    Frequency,
+    Status,
+    WindowType,
+)
+from kpi_engine.periods import (
+    Period,
+    latest_period_end,
+    month_label,
+    parse_month,
+)
+from kpi_engine.trend import Trend, judge, reference_periods
+from kpi_engine.trend import describe_rule as describe_trend_rule
+
+log = logging.getLogger(__name__)
+
+QUARTER_COLUMNS = ("q_minus_3", "q_minus_2", "q_minus_1", "q_latest")
+"""The four most recent complete financial quarters before the latest month's quarter, oldest
+first. Their names never change; which quarters they are is in the sidecar metadata."""
+
+WIDE_COLUMNS = [
+    "indicator_id",
+    "measure",
+    "contract",
+    "group",
+    "unit",
+    "polarity",
+    "quarter_basis",
+    "baseline_period",
+    "baseline",
+    *QUARTER_COLUMNS,
+    "latest_period",
+    "latest",
+    "target",
+    "tolerance",
+    "status",
+    "rag",
+    "trend_6m",
+    "benchmark",
+    "benchmark_source",
+    "definition_set",
+    "definition_hash",
+    "note",
+]
+"""The column contract of the wide scorecard (``kpi scorecard``, the default layout)."""
+
+LONG_COLUMNS = list(engine.OUTPUT_COLUMNS)
+"""The long layout (``--layout long``) has exactly the columns of ``kpi compute``."""
+
+LAYOUTS = ("wide", "long")
+
+CONTRACT_MARK = "©"
+
+
+class QuarterBasis(Enum):
+    """How a measure's quarter columns are obtained."""
+
+    snapshot = "snapshot"
+    """Open at period end (or a latest annual figure): the value at the quarter's final month."""
+    flow = "flow"
+    """Events in the period: the whole quarter, numerator and denominator summed over it."""
+    rolling = "rolling"
+    """A rolling window: its value at the quarter's final month (the window's own length)."""
+    year_to_date = "year_to_date"
+    """Financial year to date: its value at the quarter's final month."""
+    annual = "annual"
+    """An annual measure: its figure in the quarter ending in March, blank in the others."""
+    none = ""
+    """Not computed (under development, no data source)."""
+
+
+def quarter_basis(d: Definition) -> QuarterBasis:
+    if d.status is not Status.active or d.window is None:
+        return QuarterBasis.none
+    if d.frequency is Frequency.annual:
+        return QuarterBasis.annual
+    return {
+        WindowType.open_at_end: QuarterBasis.snapshot,
+        WindowType.latest_year: QuarterBasis.snapshot,
+        WindowType.in_period: QuarterBasis.flow,
+        WindowType.rolling: QuarterBasis.rolling,
+        WindowType.financial_year_to_date: QuarterBasis.year_to_date,
+    }[d.window.type]
+
+
+def quarterly_variant(d: Definition) -> Definition | None:
+    """The definition evaluated over a whole quarter, for a monthly flow measure (else None).
+
+    A monthly in-period measure's quarter is not its quarter-end month: it is the quarter's
+    events, numerator and denominator each summed over the three months, which is exactly the
+    definition evaluated at quarterly frequency.
+    """
+    if quarter_basis(d) is QuarterBasis.flow and d.frequency is Frequency.monthly:
+        return d.model_copy(update={"frequency": Frequency.quarterly})
+    return None
+
+
+# --- quarters -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Quarter:
+    """One of the four quarter columns."""
+
+    column: str
+    """Its column in the wide layout (``q_latest`` ...)."""
+    end: int
+    """Month index of the quarter's last month (March, June, September or December)."""
+
+    @property
+    def period(self) -> str:
+        return month_label(self.end)
+
+    @property
+    def label(self) -> str:
+        """The seed's way of naming it: ``2015-16 Q2`` (financial year, Q1 = April-June)."""
+        year, month = divmod(self.end, 12)
+        first = year if month >= 3 else year - 1
+        number = ((month - 3) % 12) // 3 + 1
+        return f"{first}-{(first + 1) % 100:02d} Q{number}"
+
+    def as_dict(self) -> dict[str, str]:
+        p = Period(self.end, Frequency.quarterly)
+        return {
+            "column": self.column,
+            "period": self.period,
+            "label": self.label,
+            "start": p.start.date().isoformat(),
+            "end": p.end.date().isoformat(),
+        }
+
+
+def scorecard_quarters(month: int) -> tuple[Quarter, ...]:
+    """The four complete financial quarters before the quarter ``month`` falls in.
+
+    As the seed's Dec-15 scorecard shows 2014-15 Q3 to 2015-16 Q2 beside the latest month: the
+    quarter in progress (or, in a quarter's last month, just completed) is what the latest-month
+    column shows.
+    """
+    latest_end = month - month % 3 - 1  # financial quarters are calendar quarters shifted
+    ends = [latest_end - 3 * k for k in (3, 2, 1, 0)]
+    return tuple(Quarter(c, e) for c, e in zip(QUARTER_COLUMNS, ends, strict=True))
+
+
+# --- benchmarks ---------------------------------------------------------------------------------
+
+_REPO_ROOT = Path(__file__).resolve().parents[2]
+BENCHMARKS_FILE = "national_benchmarks.csv"
+
+
+def default_benchmarks_path() -> Path | None:
+    """$KPI_BENCHMARKS, else docs/reference/ in the repository, else the shared docs beside it."""
+    env = os.environ.get("KPI_BENCHMARKS")
+    if env:
+        return Path(env)
+    for candidate in (
+        _REPO_ROOT / "docs" / "reference" / BENCHMARKS_FILE,
+        _REPO_ROOT.parent / "shared" / "docs" / "reference" / BENCHMARKS_FILE,
+    ):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+@dataclass(frozen=True)
+class NationalFigure:
+    """A published England figure: the latest year of one indicator in the benchmarks file."""
+
+    indicator: str
+    year: int
+    value: float
+
+
+@dataclass(frozen=True)
+class Benchmarks:
+    """The national benchmarks file, read."""
+
+    path: Path
+    sha256: str
+    latest: Mapping[str, NationalFigure]
+
+    def as_dict(self) -> dict[str, str]:
+        return {"path": str(self.path), "sha256": self.sha256}
+
+
+class BenchmarkError(ValueError):
+    """The benchmarks file cannot be read (a definition-level problem: exit code 1)."""
+
+
+def load_benchmarks(path: Path) -> Benchmarks:
+    """Read ``indicator,year,...,published_pct`` rows; keep each indicator's latest year."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        raise BenchmarkError(f"cannot read benchmarks {path}: {e.strerror}") from e
+    latest: dict[str, NationalFigure] = {}
+    reader = csv.DictReader(data.decode("utf-8").splitlines())
+    for line, row in enumerate(reader, start=2):
+        try:
+            figure = NationalFigure(
+                row["indicator"].strip(), int(row["year"]), float(row["published_pct"])
+            )
+        except (KeyError, TypeError, ValueError) as e:
+            raise BenchmarkError(f"{path}:{line}: expected indicator, year, published_pct") from e
+        known = latest.get(figure.indicator)
+        if known is None or figure.year > known.year:
+            latest[figure.indicator] = figure
+    return Benchmarks(Path(path), hashlib.sha256(data).hexdigest(), latest)
+
+
+def _benchmark(d: Definition, benchmarks: Benchmarks | None) -> tuple[float, str, str | None]:
+    """(value, source, warning) for the benchmark column; NaN and '' when there is none."""
+    b = d.benchmark
+    if b is None:
+        return math.nan, "", None
+    if b.national is not None:
+        figure = benchmarks.latest.get(b.national) if benchmarks is not None else None
+        if figure is not None:
+            return figure.value, f"England {figure.year}", None
+        if b.seed_value is None:
+            where = "no benchmarks file" if benchmarks is None else str(benchmarks.path)
+            return math.nan, "", f"{d.id}: national benchmark {b.national!r} not found ({where})"
+    if b.seed_value is not None:
+        return b.seed_value, "seed", None
+    return math.nan, "", None
+
+
+# --- the scorecard ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scorecard:
+    """A computed corporate scorecard, in both layouts, with what it needs to be reproduced."""
+
+    wide: pd.DataFrame
+    """One row per measure in the set's order: :data:`WIDE_COLUMNS`."""
+    long: pd.DataFrame
+    """One row per measure × period (× breakdown) shown or used: :data:`LONG_COLUMNS`."""
+    definition_set: DefinitionSet
+    month: int
+    """The latest month (month index)."""
+    quarters: tuple[Quarter, ...]
+    baseline_month: int | None
+    """The set's baseline month, if it declares one."""
+    quarter_hashes: Mapping[str, str]
+    """Indicator id → hash of its quarterly evaluation (flow measures only)."""
+    benchmarks: Benchmarks | None
+    warnings: tuple[str, ...] = field(default=())
+    """Things the reader of the log should know (a benchmark not found)."""
+
+    @property
+    def period(self) -> str:
+        return month_label(self.month)
+
+    def frame(self, layout: str) -> pd.DataFrame:
+        if layout not in LAYOUTS:
+            raise ValueError(f"invalid layout {layout!r}, expected 'wide' or 'long'")
+        return self.wide if layout == "wide" else self.long
+
+
+def _months_needed(
+    definitions: Sequence[Definition], month: int, baseline: int | None
+) -> dict[str, set[int]]:
+    """For each indicator, the period ends it needs (baseline, trend reference, latest, quarters).
+
+    Keys are ``id`` for the definition as it is and ``id@quarter`` for its quarterly variant.
+    """
+    quarters = [q.end for q in scorecard_quarters(month)]
+    needed: dict[str, set[int]] = {}
+    for d in definitions:
+        latest = latest_period_end(month, d.frequency)
+        ends = {latest, *reference_periods(latest, d.frequency)}
+        if baseline is not None:
+            ends.add(latest_period_end(baseline, d.frequency))
+        if quarterly_variant(d) is not None:
+            needed[f"{d.id}@quarter"] = set(quarters)
+        else:
+            ends |= {q for q in quarters if latest_period_end(q, d.frequency) == q}
+        needed[d.id] = ends
+    return needed
+
+
+def _value_at(rows: Mapping[str, Mapping[str, Any]], end: int) -> float:
+    row = rows.get(month_label(end))
+    return math.nan if row is None else float(row["value"])
+
+
+def build_scorecard(
+    extract: Any,
+    definition_set: DefinitionSet,
+    month: int,
+    *,
+    benchmarks: Benchmarks | None = None,
+) -> Scorecard:
+    """Compute the scorecard of ``definition_set`` for ``month`` (a month index) on ``extract``.
+
+    ``extract`` is an :class:`~kpi_engine.extract.Extract` or a mapping of table name to
+    DataFrame. Deterministic: the same extract and definitions give equal frames.
+    """
+    definitions = list(definition_set.definitions)
+    baseline = (
+        parse_month(definition_set.info.baseline_period)
+        if definition_set.info.baseline_period
+        else None
+    )
+    quarters = scorecard_quarters(month)
+    needed = _months_needed(definitions, month, baseline)
+    variants = {d.id: v for d in definitions if (v := quarterly_variant(d)) is not None}
+    variant_hashes = {i: v.content_hash() for i, v in variants.items()}
+    first = min(min(ends) for ends in needed.values()) if needed else month
+    months = list(range(first, month + 1))
+    log.info(
+        "computing %d indicators (%d quarterly flow variants) for %s to %s",
+        len(definitions),
+        len(variants),
+        month_label(first),
+        month_label(month),
+    )
+    # one pass: the engine computes every month of the range at once, for every definition
+    results = engine.compute(
+        extract,
+        [*definitions, *variants.values()],
+        months,
+        definition_set=definition_set.name,
+    )
+    is_variant = results["definition_hash"].isin(set(variant_hashes.values()))
+    results = results.assign(
+        _key=results["indicator_id"].where(~is_variant, results["indicator_id"] + "@quarter")
+    )
+
+    keep = pd.Series(False, index=results.index)
+    period_end_index = results["period"].map(parse_month)
+    for key, ends in needed.items():
+        keep |= (results["_key"] == key) & period_end_index.isin(ends)
+    rank = {d.id: i for i, d in enumerate(definitions)}
+    selected = results[keep]
+    # set order, then period end; at a quarter end a flow measure's quarter row (earlier start)
+    # comes before its month row; the engine's own order (indicator row, then breakdowns) last
+    long = selected.assign(_rank=selected["indicator_id"].map(rank), _row=selected.index)
+    long = long.sort_values(["_rank", "period_end", "period_start", "_row"], kind="stable")
+    long = long[LONG_COLUMNS].reset_index(drop=True)
+
+    own = results[results["breakdown"] == ""]
+    by_key: dict[str, dict[str, dict[str, Any]]] = {}
+    for record in own.to_dict(orient="records"):
+        by_key.setdefault(str(record["_key"]), {})[str(record["period"])] = {
+            str(k): v for k, v in record.items()
+        }
+
+    warnings: list[str] = []
+    rows: list[dict[str, object]] = []
+    for d in definitions:
+        rows.append(_wide_row(d, by_key, month, baseline, quarters, benchmarks, warnings))
+    wide = pd.DataFrame.from_records(rows, columns=WIDE_COLUMNS)
+    for column in ("baseline", *QUARTER_COLUMNS, "latest", "target", "tolerance", "benchmark"):
+        wide[column] = wide[column].astype(float)
+    for w in warnings:
+        log.warning(w)
+    return Scorecard(
+        wide=wide,
+        long=long,
+        definition_set=definition_set,
+        month=month,
+        quarters=quarters,
+        baseline_month=baseline,
+        quarter_hashes=variant_hashes,
+        benchmarks=benchmarks,
+        warnings=tuple(warnings),
+    )
+
+
+def _wide_row(
+    d: Definition,
+    by_key: Mapping[str, Mapping[str, Mapping[str, Any]]],
+    month: int,
+    baseline: int | None,
+    quarters: Sequence[Quarter],
+    benchmarks: Benchmarks | None,
+    warnings: list[str],
+) -> dict[str, object]:
+    rows = by_key.get(d.id, {})
+    latest_end = latest_period_end(month, d.frequency)
+    latest = rows.get(month_label(latest_end), {})
+    basis = quarter_basis(d)
+    quarter_rows = by_key.get(f"{d.id}@quarter", rows)
+    quarter_values = {q.column: _value_at(quarter_rows, q.end) for q in quarters}
+    baseline_end = latest_period_end(baseline, d.frequency) if baseline is not None else None
+    latest_value = float(latest.get("value", math.nan))
+    previous = [_value_at(rows, end) for end in reference_periods(latest_end, d.frequency)]
+    trend = (
+        judge(latest_value, previous, d.unit, d.polarity, d.rounding)
+        if basis is not QuarterBasis.none
+        else Trend.no_data
+    )
+    bench, bench_source, warning = _benchmark(d, benchmarks)
+    if warning:
+        warnings.append(warning)
+    return {
+        "indicator_id": d.id,
+        "measure": f"{d.name} {CONTRACT_MARK}" if d.contract else d.name,
+        "contract": d.contract,
+        "group": d.group.value,
+        "unit": d.unit.value,
+        "polarity": d.polarity.value,
+        "quarter_basis": basis.value,
+        "baseline_period": month_label(baseline_end) if baseline_end is not None else "",
+        "baseline": _value_at(rows, baseline_end) if baseline_end is not None else math.nan,
+        **quarter_values,
+        "latest_period": month_label(latest_end),
+        "latest": latest_value,
+        "target": latest.get("target", math.nan),
+        "tolerance": latest.get("tolerance", math.nan),
+        "status": latest.get("status", ""),
+        "rag": latest.get("rag", ""),
+        "trend_6m": trend.value,
+        "benchmark": bench,
+        "benchmark_source": bench_source,
+        "definition_set": latest.get("definition_set", ""),
+        "definition_hash": d.content_hash(),
+        "note": latest.get("note", ""),
+    }
+
+
+# --- a run: load, compute, describe -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScorecardRun:
+    """A scorecard with the extract it was computed from (for the run metadata)."""
+
+    scorecard: Scorecard
+    extract: Any
+    """The loaded :class:`~kpi_engine.extract.Extract`."""
+    extracts_path: Path
+
+
+def scorecard_run(
+    extracts: Path,
+    definition_set: DefinitionSet,
+    *,
+    period: str | None = None,
+    benchmarks: Path | None = None,
+) -> ScorecardRun:
+    """Load the extract (only the tables the set needs) and build the scorecard for ``period``
+    (YYYY-MM; default: the extract's latest complete month).
+
+    Raises ExtractError, PeriodError or BenchmarkError; a single indicator that cannot be
+    computed is NO DATA in the scorecard, never an error.
+    """
+    from kpi_engine.extract import load_extract
+    from kpi_engine.run import resolve_months, tables_needed
+
+    bench_path = benchmarks if benchmarks is not None else default_benchmarks_path()
+    bench = load_benchmarks(bench_path) if bench_path is not None else None
+    definitions = list(definition_set.definitions)
+    extract = load_extract(extracts, tables=sorted(tables_needed(definitions)))
+    (month,) = resolve_months(extract, period, None, None)
+    scorecard = build_scorecard(extract, definition_set, month, benchmarks=bench)
+    return ScorecardRun(scorecard, extract, Path(extracts))
+
+
+# --- rendering ----------------------------------------------------------------------------------
+
+TEXT_FORMATS = ("csv", "markdown")
+
+
+def _display_headers(scorecard: Scorecard) -> list[str]:
+    baseline = (
+        f"Baseline {month_label(scorecard.baseline_month)}"
+        if scorecard.baseline_month is not None
+        else "Baseline"
+    )
+    return [
+        "Measure (© contract)",
+        baseline,
+        *(q.label for q in scorecard.quarters),
+        scorecard.period,
+        "Target",
+        "Rating",
+        "6mth trend",
+        "Benchmark",
+    ]
+
+
+def _display_rows(scorecard: Scorecard) -> list[tuple[str, list[str], str]]:
+    """(group title, cells, status) per measure, figures formatted as the seed prints them."""
+    from kpi_engine.render import format_value
+
+    out: list[tuple[str, list[str], str]] = []
+    for row in scorecard.wide.to_dict(orient="records"):
+        d = scorecard.definition_set.get(str(row["indicator_id"]))
+
+        def fmt(value: object, d: Definition = d) -> str:
+            v = float(value)  # type: ignore[arg-type]
+            return "" if math.isnan(v) else format_value(v, d.unit.value, d.rounding)
+
+        latest = fmt(row["latest"])
+        if row["latest_period"] != scorecard.period and latest:
+            latest += f" ({row['latest_period']})"  # a quarterly measure's last quarter
+        bench = fmt(row["benchmark"])
+        if bench:
+            bench += f" ({row['benchmark_source']})"
+        status = str(row["status"])
+        out.append(
+            (
+                d.group.label,
+                [
+                    str(row["measure"]),
+                    fmt(row["baseline"]),
+                    *(fmt(row[c]) for c in QUARTER_COLUMNS),
+                    latest,
+                    fmt(row["target"]),
+                    status,
+                    str(row["trend_6m"]),
+                    bench,
+                ],
+                status,
+            )
+        )
+    return out
+
+
+def title(scorecard: Scorecard) -> str:
+    return f"{scorecard.definition_set.info.title} — {scorecard.period}"
+
+
+def _markdown(scorecard: Scorecard) -> str:
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|")
+
+    headers = _display_headers(scorecard)
+    lines = [f"# {title(scorecard)}", ""]
+    current = None
+    for group, cells, _ in _display_rows(scorecard):
+        if group != current:
+            if current is not None:
+                lines.append("")
+            current = group
+            lines += [f"## {group}", ""]
+            lines.append("| " + " | ".join(headers) + " |")
+            lines.append("|---|" + "---:|" * (len(headers) - 1))
+        lines.append("| " + " | ".join(cell(c) for c in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def render(scorecard: Scorecard, layout: str, fmt: str) -> str:
+    """The scorecard as text: ``csv`` (the column contract) or ``markdown`` (for people: the wide
+    layout grouped and formatted as the seed prints it; the long layout as a plain table)."""
+    from kpi_engine.output import markdown_table, render_text
+
+    frame = scorecard.frame(layout)
+    if fmt == "csv":
+        return render_text(frame, "csv")
+    if fmt == "markdown":
+        return _markdown(scorecard) if layout == "wide" else markdown_table(frame)
+    raise ValueError(f"invalid format {fmt!r}, expected 'csv' or 'markdown'")
+
+
+_STATUS_STYLE = {
+    "ON TARGET": "bold green",
+    "IN TOLERANCE": "bold yellow",
+    "OFF TARGET": "bold red",
+    "NO TARGET SET": "dim",
+    "NO DATA": "dim italic",
+}
+
+
+def rich_table(scorecard: Scorecard, layout: str = "wide") -> Any:
+    """A rich Table for a terminal (the long layout uses ``kpi compute``'s table)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    if layout == "long":
+        from kpi_engine.render import scorecard_table
+
+        return scorecard_table(
+            scorecard.long, scorecard.definition_set.definitions, title(scorecard)
+        )
+    headers = _display_headers(scorecard)
+    table = Table(title=title(scorecard), title_justify="left")
+    table.add_column(headers[0], overflow="fold", max_width=44)
+    for h in headers[1:]:
+        table.add_column(h, justify="left" if h in ("Rating", "6mth trend") else "right")
+    current = None
+    for group, cells, status in _display_rows(scorecard):
+        if group != current:
+            current = group
+            table.add_section()
+            table.add_row(f"[bold]{group}[/bold]", *([""] * (len(headers) - 1)))
+        rating = Text(cells[7], style=_STATUS_STYLE.get(status, ""))
+        table.add_row(*cells[:7], rating, *cells[8:])
+    return table
+
+
+# --- writing: the file, then its metadata --------------------------------------------------------
+
+
+def meta_path_for(output: Path) -> Path:
+    """``scorecard.csv`` → ``scorecard.csv.meta.json``."""
+    return output.with_name(output.name + ".meta.json")
+
+
+def stale_temporaries(output: Path) -> list[Path]:
+    """Temporary files a killed run left beside ``output`` (``.scorecard.csv.*.tmp``).
+
+    Only safe to remove while holding the output's lock: no other scorecard run is writing.
+    """
+    return sorted(output.parent.glob(f".{output.name}.*.tmp"))
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    if hasattr(value, "__dataclass_fields__"):
+        import dataclasses
+
+        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def describe_extract(extract: Any, path: Path) -> dict[str, Any]:
+    """What the scorecard was computed from: folder, manifest and each table's row count."""
+    tables = getattr(extract, "tables", extract)
+    return {
+        "path": str(path),
+        "manifest": _jsonable(getattr(extract, "manifest", None)),
+        "tables": {name: len(tables[name]) for name in sorted(tables)},
+    }
+
+
+def run_metadata(
+    run: ScorecardRun,
+    *,
+    output: Path,
+    data: bytes,
+    layout: str,
+    fmt: str,
+    generated_at: str,
+) -> dict[str, Any]:
+    """The sidecar ``FILE.meta.json``: everything that varies between identical runs (the time)
+    and everything needed to reproduce the file, which itself holds no timestamp."""
+    from kpi_engine import __version__
+
+    sc = run.scorecard
+    frame = sc.frame(layout)
+    ds = sc.definition_set
+    return {
+        "generated_at": generated_at,
+        "tool": {"name": "kpi-engine", "version": __version__, "command": "kpi scorecard"},
+        "output": {
+            "file": output.name,
+            "format": fmt,
+            "layout": layout,
+            "rows": len(frame),
+            "columns": list(frame.columns),
+            "sha256": hashlib.sha256(data).hexdigest(),
+        },
+        "period": sc.period,
+        "baseline_period": month_label(sc.baseline_month)
+        if sc.baseline_month is not None
+        else None,
+        "quarters": [q.as_dict() for q in sc.quarters],
+        "periods": sorted(set(sc.long["period"])),
+        "trend_rule": describe_trend_rule(),
+        "definition_set": {
+            "name": ds.name,
+            "title": ds.info.title,
+            "path": ds.path,
+            "definitions": [
+                {
+                    "id": d.id,
+                    "hash": d.content_hash(),
+                    **(
+                        {"quarter_hash": sc.quarter_hashes[d.id]}
+                        if d.id in sc.quarter_hashes
+                        else {}
+                    ),
+                    "quarter_basis": quarter_basis(d).value,
+                }
+                for d in ds.definitions
+            ],
+        },
+        "extract": describe_extract(run.extract, run.extracts_path),
+        "benchmarks": sc.benchmarks.as_dict() if sc.benchmarks is not None else None,
+        "warnings": list(sc.warnings),
+    }
+
+
+def write_scorecard(
+    run: ScorecardRun, output: Path, *, layout: str, fmt: str, generated_at: str
+) -> Path:
+    """Write the scorecard to ``output``, then its metadata beside it; both atomically.
+
+    The file first: a run killed between the two leaves the new file with the previous
+    metadata, whose ``output.sha256`` then does not match (a reader can tell). Returns the
+    metadata's path.
+    """
+    import json
+
+    from kpi_engine.output import write_bytes_atomic, write_text_atomic
+
+    data = render(run.scorecard, layout, fmt).encode("utf-8")
+    write_bytes_atomic(output, data)
+    meta = run_metadata(
+        run, output=output, data=data, layout=layout, fmt=fmt, generated_at=generated_at
+    )
+    meta_path = meta_path_for(output)
+    write_text_atomic(meta_path, json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
+    return meta_path
