@@ -5,11 +5,16 @@ The public API is small; everything the ``kpi`` command does is one call here.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kpi_engine.definitions import Definition, DefinitionSet
 from kpi_engine.locations import resolve_set
 from kpi_engine.validation import DefinitionError, Problem, load_folder
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __version__ = "0.1.0"
 
@@ -26,11 +31,35 @@ def load_definitions(set_name_or_path: str | Path | None = None) -> DefinitionSe
     return definition_set
 
 
+def compute(
+    extract: object,
+    definitions: DefinitionSet | str | Path | None = None,
+    periods: Sequence[str | int] = (),
+) -> pd.DataFrame:
+    """Compute and rate ``definitions`` on ``extract`` for ``periods`` (``'2015-12'`` labels).
+
+    ``extract`` is an extract folder, a loaded :class:`~kpi_engine.extract.Extract` or a mapping
+    of table name to DataFrame; ``definitions`` a set name, folder or loaded set.
+    """
+    from kpi_engine import engine
+    from kpi_engine.extract import load_extract
+    from kpi_engine.periods import parse_month
+
+    definition_set = (
+        definitions if isinstance(definitions, DefinitionSet) else load_definitions(definitions)
+    )
+    if isinstance(extract, str | Path):
+        extract = load_extract(Path(extract))
+    months = [p if isinstance(p, int) else parse_month(p) for p in periods]
+    return engine.compute(extract, definition_set, months)
+
+
 __all__ = [
     "Definition",
     "DefinitionError",
     "DefinitionSet",
     "Problem",
     "__version__",
+    "compute",
     "load_definitions",
 ]

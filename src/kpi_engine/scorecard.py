@@ -525,7 +525,10 @@ def _display_rows(scorecard: Scorecard) -> list[tuple[str, list[str], str]]:
         latest = fmt(row["latest"])
         if row["latest_period"] != scorecard.period and latest:
             latest += f" ({row['latest_period']})"  # a quarterly measure's last quarter
-        bench = fmt(row["benchmark"])
+        national = float(row["benchmark"])
+        # published national figures carry a decimal the local rounding would hide (2.3%)
+        places = d.rounding if math.isnan(national) or national.is_integer() else max(d.rounding, 1)
+        bench = "" if math.isnan(national) else format_value(national, d.unit.value, places)
         if bench:
             bench += f" ({row['benchmark_source']})"
         status = str(row["status"])
@@ -656,7 +659,7 @@ def describe_extract(extract: Any, path: Path) -> dict[str, Any]:
     """What the scorecard was computed from: folder, manifest and each table's row count."""
     tables = getattr(extract, "tables", extract)
     return {
-        "path": str(path),
+        "path": str(Path(path).resolve()),
         "manifest": _jsonable(getattr(extract, "manifest", None)),
         "tables": {name: len(tables[name]) for name in sorted(tables)},
     }
