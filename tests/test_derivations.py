@@ -420,12 +420,12 @@ def _frame(rows: list[tuple[str, int, int | None]]) -> pd.DataFrame:
 def test_merge_and_intersect_cover_the_same_days_as_a_day_by_day_count(a, b):
     fa, fb = _frame(a), _frame(b)
     horizon = 80
-    merged = intervals.merge(fa)
+    merged = intervals.merge(intervals.from_frame(fa)).frame()
     assert _days_inside(merged, horizon) == _days_inside(fa, horizon)
     # merged spells are disjoint and not adjacent: each child's next start is after its end
     for _, g in merged.groupby("child_id"):
         ends = g["end_date"].iloc[:-1].to_numpy()
         starts = g["start_date"].iloc[1:].to_numpy()
         assert (starts > ends).all()
-    both = intervals.intersect(fa, fb)
+    both = intervals.intersect(intervals.from_frame(fa), intervals.from_frame(fb)).frame()
     assert _days_inside(both, horizon) == _days_inside(fa, horizon) & _days_inside(fb, horizon)

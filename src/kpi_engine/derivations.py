@@ -37,15 +37,74 @@ def _truthy(column: pd.Series) -> np.ndarray:
     return column.fillna(False).to_numpy(dtype=bool)
 
 
+def _codes(*columns: pd.Series) -> list[np.ndarray]:
+    """Integer codes of key columns, shared across them (equal values, equal codes).
+
+    Codes follow first appearance: hashing is far faster than sorting strings, and only
+    equality of keys matters to the rules (order within a key comes from dates).
+    """
+    joint = pd.factorize(pd.concat(columns, ignore_index=True))[0] if columns else None
+    out, at = [], 0
+    for column in columns:
+        assert joint is not None
+        out.append(joint[at : at + len(column)])
+        at += len(column)
+    return out
+
+
+def _days(column: pd.Series | np.ndarray) -> np.ndarray:
+    """Dates as day numbers (days since 1970); null as the earliest day, so it sorts first."""
+    days = np.asarray(column, dtype="datetime64[ns]").astype("datetime64[D]")
+    out = days.astype(np.int64)
+    out[np.isnat(days)] = intervals.EARLIEST_DAY
+    return out
+
+
+def _order(group: np.ndarray, days: np.ndarray, tie: np.ndarray) -> np.ndarray:
+    """Positions ordering rows by group code, then day, then the id ``tie``.
+
+    One packed integer key sorts fast; rows that tie on group and day (rare) are then ordered
+    by their id, so the result never depends on the extract's row order.
+    """
+    key = intervals.pack(group, days)
+    order = np.argsort(key, kind="stable")
+    k = key[order]
+    same = k[1:] == k[:-1]
+    if same.any():
+        tied = np.zeros(len(order), dtype=bool)
+        tied[1:] |= same
+        tied[:-1] |= same
+        rank = np.zeros(len(order), dtype=np.int64)
+        rank[tied] = pd.factorize(np.asarray(tie[order[tied]]).astype(str), sort=True)[0]
+        order = order[np.lexsort((rank, k))]
+    return order
+
+
 def _sorted(frame: pd.DataFrame, key: str, date: str, tie: str) -> np.ndarray:
-    """Row positions ordering ``frame`` by key, date, then a tie-breaker (stable, deterministic)."""
-    return np.lexsort(
-        (
-            frame[tie].astype(str).to_numpy(),
-            frame[date].to_numpy(dtype="datetime64[ns]"),
-            frame[key].astype(str).to_numpy(),
-        )
-    )
+    """Row positions ordering ``frame`` by key, then date, then the id ``tie``."""
+    (keys,) = _codes(frame[key])
+    return _order(keys, _days(frame[date]), frame[tie].to_numpy())
+
+
+def _neighbours(group: np.ndarray, order: np.ndarray, values: np.ndarray, step: int) -> np.ndarray:
+    """``values`` of each row's neighbour in ``order`` within its group (NaT/NaN if none).
+
+    ``step`` 1 is the previous row, -1 the next. Returned in the rows' own order.
+    """
+    g = group[order]
+    v = values[order]
+    shifted = np.empty_like(v)
+    same = np.zeros(len(order), dtype=bool)
+    if len(order):
+        if step > 0:
+            shifted[1:], same[1:] = v[:-1], g[1:] == g[:-1]
+        else:
+            shifted[:-1], same[:-1] = v[1:], g[:-1] == g[1:]
+    missing = np.datetime64("NaT") if v.dtype.kind == "M" else np.nan
+    shifted = np.where(same, shifted, missing)
+    out = np.empty_like(shifted)
+    out[order] = shifted
+    return out
 
 
 def _neighbour_in_group(
@@ -55,16 +114,10 @@ def _neighbour_in_group(
 
     ``step`` 1 is the previous row, -1 the next; null where there is none.
     """
-    order = _sorted(frame, key, date, tie)
-    keys = frame[key].astype(str).to_numpy()[order]
-    same = keys == np.roll(keys, step)
-    if len(same):
-        same[0 if step > 0 else -1] = False
-    neighbour = frame[value].iloc[order].shift(step).where(same)
-    values = neighbour.to_numpy()
-    restored = np.empty_like(values)
-    restored[order] = values
-    return pd.Series(restored, index=frame.index)
+    (keys,) = _codes(frame[key])
+    order = _order(keys, _days(frame[date]), frame[tie].to_numpy())
+    values = frame[value].to_numpy(dtype="datetime64[ns]")
+    return pd.Series(_neighbours(keys, order, values, step), index=frame.index)
 
 
 def _previous_in_group(frame: pd.DataFrame, key: str, date: str, tie: str, value: str) -> pd.Series:
@@ -81,8 +134,14 @@ def _lookup(
     frame: pd.DataFrame, key: str, other: pd.DataFrame, other_key: str, column: str
 ) -> pd.Series:
     """``column`` of ``other`` for each row's ``key`` (null where it does not resolve)."""
-    mapping = other.drop_duplicates(other_key).set_index(other_key)[column]
-    return pd.Series(frame[key].map(mapping).to_numpy(), index=frame.index)
+    unique = other.drop_duplicates(other_key)
+    positions = pd.Index(unique[other_key]).get_indexer(frame[key])
+    found = positions >= 0
+    values = unique[column].iloc[np.where(found, positions, 0)] if len(unique) else unique[column]
+    out = pd.Series(values.to_numpy(), index=frame.index) if len(unique) else None
+    if out is None:
+        return pd.Series([None] * len(frame), index=frame.index, dtype=unique[column].dtype)
+    return out.where(found)
 
 
 # --- referrals, CP plans, CP visits ---------------------------------------------------------------
@@ -100,50 +159,45 @@ def _previous_plan_start_date(frame: pd.DataFrame, tables: Tables) -> pd.Series:
     return _previous_in_group(frame, "child_id", "start_date", "cp_plan_id", "start_date")
 
 
-def _visit_plans(visits: pd.DataFrame, plans: pd.DataFrame) -> pd.DataFrame:
-    """Each visit with the plan it falls in (the latest plan started on or before it, if open)."""
-    left = pd.DataFrame(
-        {
-            "row": np.arange(len(visits)),
-            "child_id": visits["child_id"].astype(str).to_numpy(),
-            "visit_date": visits["visit_date"].to_numpy(dtype="datetime64[ns]"),
-        }
+def _visit_plans(visits: pd.DataFrame, plans: pd.DataFrame) -> np.ndarray:
+    """For each visit, the row of the plan it falls in, or -1.
+
+    The plan is the child's latest plan started on or before the visit, if still open then (a
+    visit on the day a plan ends belongs to it). A binary search over plans sorted by one packed
+    (child, start day) key does for millions of visits what a row-by-row lookup cannot.
+    """
+    visit_child, plan_child = _codes(visits["child_id"], plans["child_id"])
+    plan_start = _days(plans["start_date"])
+    plan_end = intervals.end_days(plans["end_date"])
+    by_start = np.argsort(intervals.pack(plan_child, plan_start), kind="stable")
+    keys = intervals.pack(plan_child, plan_start)[by_start]
+    visit_day = _days(visits["visit_date"])
+    found = np.searchsorted(keys, intervals.pack(visit_child, visit_day), side="right") - 1
+    candidate = by_start[np.maximum(found, 0)]
+    inside = (
+        (found >= 0)
+        & (plan_child[candidate] == visit_child)
+        & (plan_start[candidate] > intervals.EARLIEST_DAY)
+        & (visit_day > intervals.EARLIEST_DAY)
+        & (visit_day <= plan_end[candidate])
     )
-    right = pd.DataFrame(
-        {
-            "child_id": plans["child_id"].astype(str).to_numpy(),
-            "plan_start": plans["start_date"].to_numpy(dtype="datetime64[ns]"),
-            "plan_end": plans["end_date"].to_numpy(dtype="datetime64[ns]"),
-            "plan": plans["cp_plan_id"].astype(str).to_numpy(),
-        }
-    ).dropna(subset=["plan_start"])
-    known = left["visit_date"].notna()
-    joined = pd.merge_asof(
-        left[known].sort_values("visit_date"),
-        right.sort_values("plan_start"),
-        left_on="visit_date",
-        right_on="plan_start",
-        by="child_id",
-        direction="backward",
-    )
-    # A visit on the day a plan ends still belongs to it (the plan's last day).
-    inside = joined["plan_end"].isna() | (joined["visit_date"] <= joined["plan_end"])
-    joined.loc[~inside, ["plan", "plan_start", "plan_end"]] = [None, pd.NaT, pd.NaT]
-    return joined.set_index("row").reindex(np.arange(len(visits)))
+    plan: np.ndarray = np.where(inside, candidate, -1)
+    return plan
 
 
 def _previous_visit_date(frame: pd.DataFrame, tables: Tables) -> pd.Series:
     _require(tables, "cp_plans")
-    joined = _visit_plans(frame, tables["cp_plans"])
-    joined["visit_id"] = frame["visit_id"].astype(str).to_numpy()
-    joined["visit_date"] = frame["visit_date"].to_numpy(dtype="datetime64[ns]")
-    in_plan = joined["plan"].notna()
-    ordered = joined[in_plan]
-    previous = _previous_in_group(ordered, "plan", "visit_date", "visit_id", "visit_date")
-    # The first visit of a plan is measured from the plan's start.
-    previous = previous.fillna(ordered["plan_start"])
-    out = previous.reindex(joined.index)
-    return pd.Series(out.to_numpy(dtype="datetime64[ns]"), index=frame.index)
+    plans = tables["cp_plans"]
+    plan = _visit_plans(frame, plans)
+    visit_date = frame["visit_date"].to_numpy(dtype="datetime64[ns]")
+    order = _order(plan, _days(visit_date), frame["visit_id"].to_numpy())
+    previous = _neighbours(plan, order, visit_date, 1)
+    # The first visit of a plan is measured from the plan's start; outside any plan, null.
+    plan_start = plans["start_date"].to_numpy(dtype="datetime64[ns]")
+    first = np.isnat(previous) & (plan >= 0)
+    previous[first] = plan_start[plan[first]]
+    previous[plan < 0] = np.datetime64("NaT")
+    return pd.Series(previous, index=frame.index)
 
 
 # --- looked-after episodes ----------------------------------------------------------------------
@@ -158,13 +212,23 @@ def _episode_history(frame: pd.DataFrame) -> pd.DataFrame:
     """
     n = len(frame)
     order = _sorted(frame, "child_id", "start_date", "episode_id")
-    child = frame["child_id"].astype(str).to_numpy()[order]
+    # Codes and flags (hash-based isin) rather than strings: numpy compares ints quickly.
+    child = _codes(frame["child_id"])[0][order]
     start = frame["start_date"].to_numpy(dtype="datetime64[ns]")[order]
     end = frame["end_date"].to_numpy(dtype="datetime64[ns]")[order]
-    reason = frame["reason_new_episode"].astype(str).to_numpy()[order]
-    ptype = frame["placement_type"].astype(str).to_numpy()[order]
-    provider = frame["placement_provider"].astype(str).to_numpy()[order]
-    legal = frame["legal_status"].astype(str).to_numpy()[order]
+    ptype = _codes(frame["placement_type"])[0][order]
+    provider = _codes(frame["placement_provider"])[0][order]
+
+    def flag(column: str, codes: tuple[str, ...]) -> np.ndarray:
+        found: np.ndarray = frame[column].isin(codes).to_numpy(dtype=bool)[order]
+        return found
+
+    starts_care = flag("reason_new_episode", ("S",))
+    moves = flag("reason_new_episode", ("S", "P", "B"))
+    temporary = flag("placement_type", contract.TEMPORARY_PLACEMENT_TYPES)
+    with_current_carer = flag("placement_type", contract.ADOPTION_WITH_CURRENT_CARER)
+    adoption = flag("placement_type", ("A3", "A4", "A5", "A6"))
+    short = flag("legal_status", contract.SHORT_BREAK_LEGAL_STATUS)
 
     first_of_child = np.ones(n, dtype=bool)
     first_of_child[1:] = child[1:] != child[:-1]
@@ -180,20 +244,16 @@ def _episode_history(frame: pd.DataFrame) -> pd.DataFrame:
     prev_end = previous(end, np.datetime64("NaT"))
     # A period of care is a run of contiguous episodes; reason S (started to be looked after)
     # or a gap after the previous episode's end starts a new one.
-    new_period = first_of_child | (reason == "S") | np.isnat(prev_end) | (start != prev_end)
+    new_period = first_of_child | starts_care | np.isnat(prev_end) | (start != prev_end)
     period_id = np.cumsum(new_period) - 1
     period_start = start[np.flatnonzero(new_period)][period_id] if n else start
 
-    temporary = np.isin(ptype, contract.TEMPORARY_PLACEMENT_TYPES)
     prev_temporary = previous(temporary, False)
     # The placement before a temporary absence: type and provider two episodes back.
-    prev2_type = previous(previous(ptype, ""), "")
-    prev2_provider = previous(previous(provider, ""), "")
+    prev2_type = previous(previous(ptype, -2), -2)
+    prev2_provider = previous(previous(provider, -2), -2)
     returning = prev_temporary & ~new_period & (ptype == prev2_type) & (provider == prev2_provider)
-    with_current_carer = np.isin(ptype, contract.ADOPTION_WITH_CURRENT_CARER)
-    candidate = new_period | (
-        np.isin(reason, ("S", "P", "B")) & ~temporary & ~returning & ~with_current_carer
-    )
+    candidate = new_period | (moves & ~temporary & ~returning & ~with_current_carer)
 
     # Group episodes into placements, then drop placements that lasted under 24 hours (a
     # same-day start and end): they are not placements for NI 62 and join the one before.
@@ -246,12 +306,10 @@ def _episode_history(frame: pd.DataFrame) -> pd.DataFrame:
     if len(placement_first) > 1:
         same = placement_child[1:] == placement_child[:-1]
         placement_prev_start[1:] = np.where(same, start[placement_first[:-1]], np.datetime64("NaT"))
-    adoption = np.isin(ptype, ("A3", "A4", "A5", "A6"))
     prev_start = placement_prev_start[placement] if n else start
     stability = np.where(adoption & ~np.isnat(prev_start), prev_start, placement_start)
 
     # NI 63: a short break (V3/V4) episode breaks the continuous spell of care.
-    short = np.isin(legal, contract.SHORT_BREAK_LEGAL_STATUS)
     new_spell = new_period | (short != previous(short, False))
     spell = np.cumsum(new_spell) - 1
     spell_start = start[np.flatnonzero(new_spell)][spell] if n else start
@@ -275,16 +333,16 @@ def _episode_history(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _care_ladder_category(frame: pd.DataFrame) -> np.ndarray:
-    ptype = frame["placement_type"].astype(str).to_numpy()
-    provider = frame["placement_provider"].astype(str).to_numpy()
-    residential = np.isin(ptype, ("K2", "R1"))
-    fostering = np.isin(ptype, ("U1", "U2", "U3", "U4", "U5", "U6"))
-    own = provider == "PR1"  # the trust's (council's) own provision
+    ptype, provider = frame["placement_type"], frame["placement_provider"]
+    residential = ptype.isin(("K2", "R1")).to_numpy(dtype=bool)
+    fostering = ptype.isin(("U1", "U2", "U3", "U4", "U5", "U6")).to_numpy(dtype=bool)
+    own = (provider == "PR1").fillna(False).to_numpy(dtype=bool)  # the trust's own provision
+    independent = provider.isin(("PR4", "PR5")).to_numpy(dtype=bool)
     return np.select(
         [
             residential & ~own,
             residential & own,
-            fostering & np.isin(provider, ("PR4", "PR5")),
+            fostering & independent,
             fostering & own,
         ],
         [
@@ -447,32 +505,28 @@ def _care_leaver_birthdays(tables: Tables) -> pd.DataFrame:
     )
 
 
-def _spans(frame: pd.DataFrame, start: str, end: str | None) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "child_id": frame["child_id"].astype(str).to_numpy(),
-            "start_date": frame[start].to_numpy(dtype="datetime64[ns]"),
-            "end_date": (
-                frame[end].to_numpy(dtype="datetime64[ns]")
-                if end is not None
-                else np.full(len(frame), np.datetime64("NaT"), "datetime64[ns]")
-            ),
-        }
+def _spells(frame: pd.DataFrame, start: str, end: str) -> intervals.Spells:
+    return intervals.spells(frame["child_id"], frame[start], frame[end])
+
+
+def _cp_cla(tables: Tables) -> intervals.Spells:
+    return intervals.union(
+        _spells(tables["cp_plans"], "start_date", "end_date"),
+        _spells(tables["cla_episodes"], "start_date", "end_date"),
     )
 
 
 def _cp_cla_spells(tables: Tables) -> pd.DataFrame:
-    return intervals.union(
-        _spans(tables["cp_plans"], "start_date", "end_date"),
-        _spans(tables["cla_episodes"], "start_date", "end_date"),
-    )
+    return _cp_cla(tables).frame()
 
 
 def _cp_cla_qsw_spells(tables: Tables) -> pd.DataFrame:
     allocations = tables["allocations"]
     qualified = _staff_field("qualified_social_worker")(allocations, tables)
     allocated = allocations[qualified.fillna(False).to_numpy(dtype=bool)]
-    return intervals.intersect(_cp_cla_spells(tables), _spans(allocated, "start_date", "end_date"))
+    return intervals.intersect(
+        _cp_cla(tables), _spells(allocated, "start_date", "end_date")
+    ).frame()
 
 
 _VISIT_DUE_DAYS = 14  # the service's 2-weekly CP visiting expectation (year-1 A4)
@@ -483,64 +537,52 @@ def _cp_unvisited_spells(tables: Tables) -> pd.DataFrame:
     plans = tables["cp_plans"]
     visits = tables["cp_visits"]
     seen = visits[_truthy(visits["child_seen"])]
-    joined = _visit_plans(seen, plans)
-    joined = joined[joined["plan"].notna()]
-    plan_rows = pd.DataFrame(
-        {
-            "plan": plans["cp_plan_id"].astype(str).to_numpy(),
-            "child_id": plans["child_id"].astype(str).to_numpy(),
-            "plan_start": plans["start_date"].to_numpy(dtype="datetime64[ns]"),
-            "plan_end": plans["end_date"].to_numpy(dtype="datetime64[ns]"),
-        }
-    ).dropna(subset=["plan_start"])
+    visit_plan = _visit_plans(seen, plans)
+    in_plan = visit_plan >= 0
+    plan_start = _days(plans["start_date"])
+    plan_end = intervals.end_days(plans["end_date"])
+    with_start = np.flatnonzero(plan_start > intervals.EARLIEST_DAY)
     # Anchors: the plan's start and every visit that saw the child. After each anchor the child
     # is overdue from day 15 until the next anchor (or the plan's end), and never in the first
     # 28 days of the plan.
-    anchors = pd.concat(
-        [
-            plan_rows[["plan", "child_id", "plan_start", "plan_end"]].assign(
-                anchor=plan_rows["plan_start"]
-            ),
-            joined[["plan", "child_id", "plan_start", "plan_end"]].assign(
-                anchor=joined["visit_date"].to_numpy(dtype="datetime64[ns]")
-            ),
-        ],
-        ignore_index=True,
-    ).sort_values(["plan", "anchor"], kind="stable")
-    next_anchor = anchors.groupby("plan", sort=False)["anchor"].shift(-1)
-    until = next_anchor.where(next_anchor.notna(), anchors["plan_end"])
-    plan_end = anchors["plan_end"]
-    until = until.where(plan_end.isna() | (until <= plan_end), plan_end)
+    plan_of = np.concatenate([with_start, visit_plan[in_plan]])
+    anchor = np.concatenate([plan_start[with_start], _days(seen["visit_date"])[in_plan]])
+    order = np.argsort(intervals.pack(plan_of, anchor), kind="stable")
+    plan_of, anchor = plan_of[order], anchor[order]
+    last_of_plan = np.ones(len(plan_of), dtype=bool)
+    last_of_plan[:-1] = plan_of[1:] != plan_of[:-1]
+    until = np.empty_like(anchor)
+    until[:-1] = anchor[1:]
+    until[last_of_plan] = plan_end[plan_of][last_of_plan]
     overdue_from = np.maximum(
-        (anchors["anchor"] + pd.Timedelta(days=_VISIT_DUE_DAYS + 1)).to_numpy("datetime64[ns]"),
-        (anchors["plan_start"] + pd.Timedelta(days=_PLAN_GRACE_DAYS + 1)).to_numpy(
-            "datetime64[ns]"
-        ),
+        anchor + _VISIT_DUE_DAYS + 1, plan_start[plan_of] + _PLAN_GRACE_DAYS + 1
     )
-    spells = pd.DataFrame(
-        {
-            "child_id": anchors["child_id"].to_numpy(dtype=object),
-            "start_date": overdue_from,
-            "end_date": until.to_numpy(dtype="datetime64[ns]"),
-        }
-    )
-    spells = spells[spells["end_date"].isna() | (spells["end_date"] > spells["start_date"])]
-    return intervals.merge(spells)
+    # An empty stretch (the next visit came in time) has end <= start; merge drops it.
+    child, ids = pd.factorize(plans["child_id"])
+    return intervals.merge(
+        intervals.Spells(
+            child[plan_of].astype(np.int64), overdue_from, until, np.asarray(ids, dtype=object)
+        )
+    ).frame()
+
+
+def _cin(tables: Tables) -> intervals.Spells:
+    referrals = tables["referrals"]
+    assessed = referrals[referrals["outcome"].isin(("assessment",)).to_numpy(dtype=bool)]
+    return intervals.merge(_spells(assessed, "referral_date", "closure_date"))
 
 
 def _cin_cases(tables: Tables) -> pd.DataFrame:
-    referrals = tables["referrals"]
-    assessed = referrals[referrals["outcome"].astype(str).to_numpy() == "assessment"]
-    return intervals.merge(_spans(assessed, "referral_date", "closure_date"))
+    return _cin(tables).frame()
 
 
 def _cin_cases_with_plan(tables: Tables) -> pd.DataFrame:
     plans = intervals.union(
-        _spans(tables["cin_plans"], "start_date", "end_date"),
-        _spans(tables["cp_plans"], "start_date", "end_date"),
-        _spans(tables["cla_episodes"], "start_date", "end_date"),
+        _spells(tables["cin_plans"], "start_date", "end_date"),
+        _spells(tables["cp_plans"], "start_date", "end_date"),
+        _spells(tables["cla_episodes"], "start_date", "end_date"),
     )
-    return intervals.intersect(_cin_cases(tables), plans)
+    return intervals.intersect(_cin(tables), plans).frame()
 
 
 _ADULTHOOD_YEARS = 18
@@ -548,14 +590,20 @@ _ADULTHOOD_YEARS = 18
 
 def _care_ladder(tables: Tables) -> pd.DataFrame:
     episodes = tables["cla_episodes"]
-    placed = _spans(episodes, "start_date", "end_date")
-    placed.insert(1, "category", _care_ladder_category(episodes))
+    placed = pd.DataFrame(
+        {
+            "child_id": episodes["child_id"].to_numpy(dtype=object),
+            "category": _care_ladder_category(episodes),
+            "start_date": episodes["start_date"].to_numpy(dtype="datetime64[ns]"),
+            "end_date": episodes["end_date"].to_numpy(dtype="datetime64[ns]"),
+        }
+    )
     # Special guardianship: left care under an SGO (E45-E48); counted until the child is 18.
-    sgo = episodes[np.isin(episodes["reason_ceased"].astype(str), contract.SGO_REASON_CEASED)]
+    sgo = episodes[episodes["reason_ceased"].isin(contract.SGO_REASON_CEASED).to_numpy(dtype=bool)]
     dob = _child_date_of_birth(sgo, tables)
     guardianship = pd.DataFrame(
         {
-            "child_id": sgo["child_id"].astype(str).to_numpy(),
+            "child_id": sgo["child_id"].to_numpy(dtype=object),
             "category": "special_guardianship",
             "start_date": sgo["end_date"].to_numpy(dtype="datetime64[ns]"),
             "end_date": calendar.add_months(dob, _ADULTHOOD_YEARS * 12).to_numpy(
