@@ -45,6 +45,13 @@ def write_text_atomic(path: Path, text: str) -> None:
 
 
 def _clean(value: object) -> object:
+    """A cell as plain JSON: no NaN or NaT, dates as ISO text, numpy scalars as Python ones."""
+    if value is None or value is pd.NaT or value is pd.NA:
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.date().isoformat() if value == value.normalize() else value.isoformat()
+    if hasattr(value, "item") and not isinstance(value, str | bytes):
+        value = value.item()
     if isinstance(value, float) and math.isnan(value):
         return None
     return value

@@ -97,7 +97,7 @@ def scorecard_table(frame: pd.DataFrame, definitions: Sequence[Definition], titl
     table.add_column("num / den", justify="right", no_wrap=True)
     table.add_column("value", justify="right", no_wrap=True)
     table.add_column("target", justify="right", no_wrap=True)
-    table.add_column("rating", no_wrap=True)
+    table.add_column("rating", no_wrap=True, min_width=13)  # "NO TARGET SET" never truncated
     current_group = None
     for row in frame.to_dict(orient="records"):
         d = by_id.get(str(row["indicator_id"]))

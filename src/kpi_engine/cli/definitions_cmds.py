@@ -48,7 +48,7 @@ def validate(paths: tuple[Path, ...], extracts: Path | None, fmt: str) -> None:
     Exits 1 if any problem is found, 0 otherwise.
     """
     if extracts is not None:
-        from kpi_engine.cli.extract_cmds import validate_extract  # type: ignore[import-not-found,unused-ignore]
+        from kpi_engine.cli.extract_cmds import validate_extract
 
         validate_extract(extracts, fmt)
         return

@@ -1,0 +1,214 @@
+"""``kpi scorecard``: the monthly corporate scorecard, safe to run unattended from cron."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import NoReturn, TextIO
+
+import click
+
+from kpi_engine import load_definitions
+from kpi_engine.cli._common import EXIT_DATA_ERROR, EXIT_USAGE, stdout_console
+from kpi_engine.extract import ExtractError
+from kpi_engine.locations import SCORECARD_SET, sample_data_dir
+from kpi_engine.lock import LockHeld, OutputLock
+from kpi_engine.periods import PeriodError, parse_month
+from kpi_engine.scorecard import (
+    LAYOUTS,
+    BenchmarkError,
+    ScorecardRun,
+    render,
+    rich_table,
+    scorecard_run,
+    stale_temporaries,
+    write_scorecard,
+)
+from kpi_engine.validation import DefinitionError, Problem
+
+EXIT_LOCKED = 3
+"""Another run holds the output's lock (after ``--wait``, if given)."""
+
+log = logging.getLogger("kpi_engine.cli.scorecard")
+
+
+class _StderrHandler(logging.StreamHandler[TextIO]):
+    """Timestamped log lines on stderr, never coloured (cron mails them)."""
+
+
+def _configure_logging(quiet: bool) -> None:
+    root = logging.getLogger("kpi_engine")
+    for handler in list(root.handlers):
+        if isinstance(handler, _StderrHandler):
+            root.removeHandler(handler)
+    handler = _StderrHandler(sys.stderr)  # the stderr of this invocation
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%S%z")
+    )
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING if quiet else logging.INFO)
+
+
+def _fail(message: str, code: int, problems: Sequence[Problem] = ()) -> NoReturn:
+    for p in problems:
+        log.error("%s", p)
+    log.error("kpi scorecard: %s", message)
+    sys.exit(code)
+
+
+def _scorecard_or_exit(extracts: Path | None, definitions: str, period: str | None) -> ScorecardRun:
+    """Load, compute, and turn every library error into a log line and an exit code."""
+    try:
+        definition_set = load_definitions(definitions)
+    except DefinitionError as e:
+        _fail(
+            f"definition set {definitions!r} has problems (run: kpi validate)",
+            EXIT_DATA_ERROR,
+            e.problems,
+        )
+    folder = extracts if extracts is not None else sample_data_dir()
+    if not folder.is_dir():
+        _fail(f"no extract folder at {folder}", EXIT_USAGE)
+    log.info("scorecard %s from %s", definition_set.name, folder)
+    try:
+        return scorecard_run(folder, definition_set, period=period)
+    except PeriodError as e:
+        _fail(str(e), EXIT_USAGE)
+    except ExtractError as e:
+        _fail(
+            f"the extract in {folder} has {len(e.problems)} problem(s) "
+            "(run: kpi validate --extracts); nothing written",
+            EXIT_DATA_ERROR,
+            e.problems,
+        )
+    except BenchmarkError as e:
+        _fail(f"{e}; nothing written", EXIT_DATA_ERROR)
+
+
+def _resolve_format(fmt: str | None, output: Path | None) -> str:
+    if fmt is None:
+        if output is None:
+            return "table" if sys.stdout.isatty() else "csv"
+        return "markdown" if output.suffix.lower() == ".md" else "csv"
+    if fmt == "table" and output is not None:
+        _fail(
+            "--format table prints to the terminal; use csv or markdown with --output", EXIT_USAGE
+        )
+    return fmt
+
+
+@click.command()
+@click.option(
+    "--extracts",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Case-level extract folder [default: the shipped sample_data].",
+)
+@click.option(
+    "--definitions",
+    default=SCORECARD_SET,
+    show_default=True,
+    help="Definition set name or folder.",
+)
+@click.option(
+    "--period", default=None, help="The latest month, YYYY-MM [default: latest complete month]."
+)
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Write here (atomically, under a lock) and FILE.meta.json beside it.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "markdown", "table"]),
+    default=None,
+    help="[default: table on a terminal, else csv; with --output, markdown for .md, else csv]",
+)
+@click.option(
+    "--layout",
+    type=click.Choice(list(LAYOUTS)),
+    default="wide",
+    show_default=True,
+    help="wide: one row per measure; long: one row per measure and period (kpi compute columns).",
+)
+@click.option(
+    "--wait",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Seconds to wait for another run writing the same --output before giving up (exit 3).",
+)
+@click.option("--quiet", "-q", is_flag=True, help="Log warnings and errors only (for cron mail).")
+def scorecard(
+    extracts: Path | None,
+    definitions: str,
+    period: str | None,
+    output: Path | None,
+    fmt: str | None,
+    layout: str,
+    wait: float,
+    quiet: bool,
+) -> None:
+    """Write the corporate scorecard: one row per measure, in the set's order, with the
+    baseline, the four last financial quarters, the latest month, target, rating, 6-month trend
+    and national benchmark.
+
+    Made for cron: the CSV is byte-identical for the same extract and definitions (run details
+    go to FILE.meta.json), replaced atomically, and one run at a time writes an output. Column
+    contracts, the trend rule and a crontab line: docs/cron.md.
+
+    Exit codes: 0 written; 1 data or definition error (nothing written); 2 usage error;
+    3 another run holds the output's lock.
+
+    \b
+    Examples:
+      kpi scorecard --period 2015-12
+      kpi scorecard --extracts /data/extract --output /srv/kpi/scorecard.csv --wait 600 --quiet
+      kpi scorecard --layout long --output scorecard-long.csv
+    """
+    _configure_logging(quiet)
+    fmt = _resolve_format(fmt, output)
+    if period is not None:
+        try:
+            parse_month(period)  # a usage error, before waiting for any lock
+        except PeriodError as e:
+            _fail(str(e), EXIT_USAGE)
+    if output is None:
+        run = _scorecard_or_exit(extracts, definitions, period)
+        if fmt == "table":
+            stdout_console().print(rich_table(run.scorecard, layout))
+        else:
+            click.echo(render(run.scorecard, layout, fmt), nl=False)
+        return
+    lock = OutputLock(output, wait)
+    try:
+        lock.acquire()
+    except LockHeld as e:
+        _fail(f"{e}; not written (retry later, or give --wait SECONDS)", EXIT_LOCKED)
+    except OSError as e:
+        _fail(f"cannot lock {lock.path}: {e.strerror or e}", EXIT_DATA_ERROR)
+    try:
+        for stale in stale_temporaries(output):
+            log.info("removing %s, left by an interrupted run", stale)
+            stale.unlink(missing_ok=True)
+        run = _scorecard_or_exit(extracts, definitions, period)
+        generated_at = datetime.now(UTC).isoformat(timespec="seconds")
+        try:
+            meta = write_scorecard(run, output, layout=layout, fmt=fmt, generated_at=generated_at)
+        except OSError as e:
+            _fail(
+                f"cannot write {output}: {e.strerror or e}; previous file intact", EXIT_DATA_ERROR
+            )
+    finally:
+        lock.release()
+    rows = len(run.scorecard.frame(layout))
+    log.info("wrote %d rows to %s for %s (metadata: %s)", rows, output, run.scorecard.period, meta)
+
+
+def register(group: click.Group) -> None:
+    group.add_command(scorecard)

@@ -1,0 +1,530 @@
+"""Loading a case-level extract: read each table, coerce it to the contract, check every rule.
+
+An extract is a folder of ``<table>.csv`` or ``<table>.parquet`` files and an optional
+``manifest.yaml`` (see docs/extract-contract.md and ``kpi_engine.contract``). Every problem is
+collected before anything fails, each naming the file, the row (CSV: the file's line number,
+header = line 1; Parquet: the 1-based row), the column and the value. Each rule reports up to
+:data:`EXAMPLES_PER_RULE` rows, then one line with the count of the rest. All checks are
+vectorised: a national extract of tens of millions of rows loads in seconds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+import yaml
+
+from kpi_engine import contract
+from kpi_engine.validation import Problem, closest
+
+EXAMPLES_PER_RULE = 10
+"""Located rows reported per file, column and rule before a summary line."""
+
+MANIFEST = "manifest.yaml"
+
+_TRUE = ("true", "t", "yes", "y", "1")
+_FALSE = ("false", "f", "no", "n", "0")
+
+
+class ExtractError(Exception):
+    """The extract has errors; ``problems`` lists every one (and the warnings)."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = list(problems)
+        errors = sum(p.severity == "error" for p in self.problems)
+        super().__init__(f"the extract has {errors} error(s)")
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What ``manifest.yaml`` says about the extract (every field optional)."""
+
+    authority: str | None = None
+    extract_date: dt.date | None = None
+    source_system: str | None = None
+    column_map: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Per table, the site's column name → the contract's column name."""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Extract:
+    """A loaded extract: contract-typed tables, its manifest and any warnings."""
+
+    path: Path
+    tables: dict[str, pd.DataFrame]
+    manifest: Manifest
+    problems: tuple[Problem, ...] = ()
+
+
+# --- manifest -------------------------------------------------------------------------------------
+
+
+def _read_manifest(folder: Path, problems: list[Problem]) -> Manifest:
+    path = folder / MANIFEST
+    if not path.exists():
+        return Manifest()
+    name = str(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        mark = getattr(e, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problems.append(Problem(name, line, None, "", f"not valid YAML: {e}"))
+        return Manifest()
+    if data is None:
+        return Manifest()
+    if not isinstance(data, dict):
+        problems.append(
+            Problem(name, 1, None, "", f"expected a mapping of fields (got {type(data).__name__})")
+        )
+        return Manifest()
+    fields: dict[str, Any] = {}
+    for key in ("authority", "source_system"):
+        if data.get(key) is not None:
+            fields[key] = str(data[key])
+    when = data.get("extract_date")
+    if when is not None:
+        if isinstance(when, dt.datetime):
+            fields["extract_date"] = when.date()
+        elif isinstance(when, dt.date):
+            fields["extract_date"] = when
+        else:
+            try:
+                fields["extract_date"] = dt.date.fromisoformat(str(when))
+            except ValueError:
+                problems.append(
+                    Problem(name, None, None, "extract_date", f"not a date (got {when!r})")
+                )
+    mapping = data.get("column_map") or {}
+    column_map: dict[str, dict[str, str]] = {}
+    if not isinstance(mapping, dict):
+        problems.append(
+            Problem(name, None, None, "column_map", "expected table: {site name: contract name}")
+        )
+        mapping = {}
+    for table, names in mapping.items():
+        if table not in contract.TABLES:
+            hint = closest(str(table), contract.TABLES)
+            problems.append(
+                Problem(
+                    name,
+                    None,
+                    None,
+                    f"column_map.{table}",
+                    f"unknown table (got {table!r})"
+                    + (f"; did you mean {hint!r}?" if hint else ""),
+                )
+            )
+            continue
+        if not isinstance(names, dict):
+            problems.append(
+                Problem(
+                    name, None, None, f"column_map.{table}", "expected {site name: contract name}"
+                )
+            )
+            continue
+        valid = contract.TABLES[table].column_names
+        for site, canonical in names.items():
+            if canonical not in valid:
+                hint = closest(str(canonical), valid)
+                problems.append(
+                    Problem(
+                        name,
+                        None,
+                        None,
+                        f"column_map.{table}.{site}",
+                        f"not a column of {table} (got {canonical!r})"
+                        + (f"; did you mean {hint!r}?" if hint else ""),
+                    )
+                )
+        column_map[table] = {str(k): str(v) for k, v in names.items()}
+    known = {"authority", "extract_date", "source_system", "column_map"}
+    fields["extra"] = {k: v for k, v in data.items() if k not in known}
+    return Manifest(column_map=column_map, **fields)
+
+
+# --- reading files ----------------------------------------------------------------------------
+
+
+@dataclass
+class _Raw:
+    """A table as read: string (CSV) or native (Parquet) columns, and how rows are numbered."""
+
+    file: str
+    frame: pd.DataFrame
+    first_row: int
+    """The number of the first data row: 2 for CSV (after the header), 1 for Parquet."""
+    parquet: bool
+
+
+def _decode(path: Path, problems: list[Problem]) -> str | None:
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")  # a byte-order mark is dropped
+    except UnicodeDecodeError as e:
+        # Spreadsheets on Windows save "CSV" as cp1252 (Latin-1 plus curly quotes and €).
+        text = data.decode("cp1252", errors="replace")
+        line = data[: e.start].count(b"\n") + 1
+        problems.append(
+            Problem(
+                str(path),
+                line,
+                None,
+                "",
+                f"not UTF-8 (byte 0x{data[e.start]:02x}); read as Windows-1252 (Latin-1). "
+                "Save the file as UTF-8 to silence this",
+                severity="warning",
+            )
+        )
+        return text
+
+
+def _read_csv(path: Path, problems: list[Problem]) -> _Raw | None:
+    text = _decode(path, problems)
+    if text is None:
+        return None
+    if not text.strip():
+        problems.append(
+            Problem(str(path), 1, None, "", "the file is empty (expected a header row)")
+        )
+        return None
+    # Read every column as text: types come from the contract, not from pyarrow's guesses.
+    first_line = text.splitlines()[0]
+    names = list(pd.read_csv(io.StringIO(first_line + "\n"), dtype=str).columns)
+    try:
+        table = pa_csv.read_csv(
+            io.BytesIO(text.encode("utf-8")),
+            convert_options=pa_csv.ConvertOptions(
+                column_types={n: pa.string() for n in names},
+                strings_can_be_null=True,
+                null_values=[""],
+            ),
+            parse_options=pa_csv.ParseOptions(newlines_in_values=True),
+        )
+    except (pa.ArrowInvalid, pa.ArrowException) as e:
+        problems.append(Problem(str(path), None, None, "", f"cannot be read as CSV: {e}"))
+        return None
+    frame = table.to_pandas()
+    frame.columns = [str(c).strip() for c in frame.columns]
+    return _Raw(str(path), frame, 2, parquet=False)
+
+
+def _read_parquet(path: Path, problems: list[Problem]) -> _Raw | None:
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowException, OSError) as e:
+        problems.append(Problem(str(path), None, None, "", f"cannot be read as Parquet: {e}"))
+        return None
+    # Dates arrive as date32; as nanosecond timestamps pandas handles them natively.
+    columns = []
+    for col in table.columns:
+        if pa.types.is_date(col.type) or pa.types.is_timestamp(col.type):
+            col = col.cast(pa.timestamp("ns"))
+        columns.append(col)
+    table = pa.table(columns, names=table.column_names)
+    frame = table.to_pandas()
+    return _Raw(str(path), frame, 1, parquet=True)
+
+
+def _find(folder: Path, table: str, problems: list[Problem]) -> Path | None:
+    parquet, csv = folder / f"{table}.parquet", folder / f"{table}.csv"
+    if parquet.exists() and csv.exists():
+        problems.append(
+            Problem(
+                str(csv),
+                None,
+                None,
+                "",
+                f"both {csv.name} and {parquet.name} exist; reading {parquet.name}",
+                severity="warning",
+            )
+        )
+    if parquet.exists():
+        return parquet
+    return csv if csv.exists() else None
+
+
+# --- coercion and checks -----------------------------------------------------------------------
+
+
+class _Report:
+    """Collects located problems for one file, capped per rule."""
+
+    def __init__(self, raw: _Raw, problems: list[Problem]) -> None:
+        self.raw = raw
+        self.problems = problems
+
+    def rows(
+        self,
+        column: str,
+        bad: np.ndarray,
+        message: str,
+        values: pd.Series | None = None,
+        severity: str = "error",
+    ) -> None:
+        """One problem per bad row (up to the cap); ``message`` is formatted with the value."""
+        where = np.flatnonzero(bad)
+        if not len(where):
+            return
+        for position in where[:EXAMPLES_PER_RULE]:
+            value = values.iloc[position] if values is not None else None
+            text = message.format(value=_show(value))
+            self.problems.append(
+                Problem(
+                    self.raw.file,
+                    int(position) + self.raw.first_row,
+                    None,
+                    column,
+                    text,
+                    severity,
+                )
+            )
+        rest = len(where) - EXAMPLES_PER_RULE
+        if rest > 0:
+            self.problems.append(
+                Problem(
+                    self.raw.file,
+                    None,
+                    None,
+                    column,
+                    f"... and {rest:,} more rows with the same problem",
+                    severity,
+                )
+            )
+
+    def file(self, column: str, message: str, severity: str = "error") -> None:
+        line = 1 if not self.raw.parquet else None  # the header row holds the column names
+        self.problems.append(Problem(self.raw.file, line, None, column, message, severity))
+
+
+def _show(value: object) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+        return "empty"
+    if isinstance(value, pd.Timestamp):
+        return repr(str(value.date()) if value == value.normalize() else value.isoformat())
+    return repr(value if not isinstance(value, np.generic) else value.item())
+
+
+def _strings(series: pd.Series) -> pd.Series:
+    """Text values, trimmed, with empty cells as missing."""
+    text = series.astype("str").str.strip()
+    return text.mask(text == "")
+
+
+def _coerce(raw: _Raw, column: contract.Column, series: pd.Series, report: _Report) -> pd.Series:
+    """``series`` as the contract type; every value that does not convert is reported."""
+    kind = column.type
+    native = raw.parquet and not (
+        pd.api.types.is_string_dtype(series.dtype) or series.dtype == object
+    )
+    if kind == "string":
+        if native and not pd.api.types.is_integer_dtype(series.dtype):
+            report.file(column.name, f"expected text, the file stores {series.dtype}")
+            return pd.Series(np.nan, index=series.index, dtype="str")
+        return _strings(series)
+    if kind in ("date", "datetime", "month"):
+        if native:
+            if not pd.api.types.is_datetime64_any_dtype(series.dtype):
+                expected = {"date": "a date", "datetime": "a date-time", "month": "a month"}[kind]
+                report.file(column.name, f"expected {expected}, the file stores {series.dtype}")
+                return pd.Series(pd.NaT, index=series.index, dtype="datetime64[ns]")
+            return series.astype("datetime64[ns]")
+        text = _strings(series)
+        fmt = {"date": "%Y-%m-%d", "datetime": "ISO8601", "month": "%Y-%m"}[kind]
+        parsed = pd.to_datetime(text, format=fmt, errors="coerce")
+        if kind == "date":
+            # ISO date-times in a date column keep their day (a common export format).
+            retry = parsed.isna() & text.notna()
+            if retry.any():
+                parsed[retry] = pd.to_datetime(text[retry], format="ISO8601", errors="coerce")
+        bad = (parsed.isna() & text.notna()).to_numpy()
+        expected = {"date": "YYYY-MM-DD", "datetime": "YYYY-MM-DDTHH:MM", "month": "YYYY-MM"}[kind]
+        report.rows(column.name, bad, f"not a {kind} (got {{value}}; expected {expected})", text)
+        return parsed.astype("datetime64[ns]")
+    if kind == "bool":
+        if native:
+            if pd.api.types.is_bool_dtype(series.dtype):
+                return series.astype("boolean")
+            if pd.api.types.is_integer_dtype(series.dtype):
+                values = series.astype("Int64")
+                bad = (values.notna() & ~values.isin([0, 1])).fillna(False).to_numpy(dtype=bool)
+                report.rows(column.name, bad, "not a boolean (got {value})", series)
+                return values.map({1: True, 0: False}).astype("boolean")
+            report.file(column.name, f"expected true/false, the file stores {series.dtype}")
+            return pd.Series(pd.NA, index=series.index, dtype="boolean")
+        text = _strings(series).str.lower()
+        out = pd.Series(pd.NA, index=series.index, dtype="boolean")
+        out[text.isin(_TRUE).fillna(False).to_numpy(dtype=bool)] = True
+        out[text.isin(_FALSE).fillna(False).to_numpy(dtype=bool)] = False
+        bad = (out.isna() & text.notna()).to_numpy(dtype=bool)
+        report.rows(
+            column.name,
+            bad,
+            "not a boolean (got {value}; expected true/false, Y/N or 1/0)",
+            _strings(series),
+        )
+        return out
+    # int and number
+    if native:
+        if not pd.api.types.is_numeric_dtype(series.dtype) or pd.api.types.is_bool_dtype(
+            series.dtype
+        ):
+            report.file(column.name, f"expected a number, the file stores {series.dtype}")
+            return pd.Series(np.nan, index=series.index, dtype="float64")
+        numbers = series.astype("float64")
+    else:
+        text = _strings(series)
+        numbers = pd.to_numeric(text, errors="coerce").astype("float64")
+        bad = (numbers.isna() & text.notna()).to_numpy(dtype=bool)
+        report.rows(column.name, bad, "not a number (got {value})", text)
+    if kind == "int":
+        fraction = (numbers.notna() & (numbers != np.floor(numbers))).to_numpy(dtype=bool)
+        report.rows(column.name, fraction, "not a whole number (got {value})", numbers)
+        return numbers.where(~fraction).round().astype("Int64")
+    return numbers
+
+
+def _check_table(
+    name: str, raw: _Raw, manifest: Manifest, problems: list[Problem]
+) -> pd.DataFrame | None:
+    spec = contract.TABLES[name]
+    report = _Report(raw, problems)
+    frame = raw.frame
+    renames = manifest.column_map.get(name, {})
+    if renames:
+        frame = frame.rename(columns=renames)
+    present = list(frame.columns)
+    missing = [c for c in spec.columns if c.name not in present]
+    for c in missing:
+        hint = closest(c.name, [p for p in present if p not in spec.column_names])
+        report.file(
+            c.name,
+            "required column missing"
+            + (
+                f" (found {hint!r}: a typo, or map it in manifest.yaml column_map?)" if hint else ""
+            ),
+        )
+    for extra in (p for p in present if p not in spec.column_names):
+        report.file(str(extra), "not a column of the contract; ignored", severity="warning")
+    if missing:
+        return None
+    out: dict[str, pd.Series] = {}
+    for c in spec.columns:
+        series = frame[c.name]
+        value = _coerce(raw, c, series, report)
+        if not c.nullable:
+            original_missing = (
+                _strings(series).isna() if not raw.parquet else series.isna()
+            ).to_numpy(dtype=bool)
+            report.rows(c.name, original_missing, "a value is required (got {value})", series)
+        if c.codes is not None:
+            text = value.astype("str")
+            bad = (text.notna() & ~text.isin(c.codes)).fillna(False).to_numpy(dtype=bool)
+            allowed = ", ".join(c.codes)
+            report.rows(c.name, bad, f"not one of the codes {allowed} (got {{value}})", text)
+        out[c.name] = value
+    table = pd.DataFrame(out, index=pd.RangeIndex(len(frame)))
+    if spec.key is not None:
+        keys = table[spec.key]
+        dupes = (keys.duplicated(keep="first") & keys.notna()).to_numpy(dtype=bool)
+        report.rows(spec.key, dupes, "duplicate key (got {value}; keys must be unique)", keys)
+    if spec.start_end is not None:
+        start, end = spec.start_end
+        before = (table[end] < table[start]).fillna(False).to_numpy(dtype=bool)
+        shown = table[start].dt.strftime("%Y-%m-%d") + " > " + table[end].dt.strftime("%Y-%m-%d")
+        report.rows(end, before, f"ends before it starts ({start} {{value}})", shown.str.strip())
+    return table
+
+
+def _check_references(
+    tables: dict[str, pd.DataFrame], raws: dict[str, _Raw], problems: list[Problem]
+) -> None:
+    """Dangling references are warnings, listed (the contract says so), never dropped."""
+    for name, table in tables.items():
+        for c in contract.TABLES[name].columns:
+            if c.references is None or c.references not in tables:
+                continue
+            target = tables[c.references]
+            key = contract.TABLES[c.references].key
+            if key is None:
+                continue
+            values = table[c.name]
+            dangling = (values.notna() & ~values.isin(target[key])).fillna(False)
+            _Report(raws[name], problems).rows(
+                c.name,
+                dangling.to_numpy(dtype=bool),
+                f"no such {key} in {c.references} (got {{value}})",
+                values,
+                severity="warning",
+            )
+
+
+def load_extract(
+    path: Path | str, tables: Iterable[str] | None = None, *, strict: bool = True
+) -> Extract:
+    """Load the extract in folder ``path``: only ``tables`` if given (absent ones are skipped).
+
+    Raises :class:`ExtractError` listing every problem when any is an error (``strict``), or
+    returns them in ``Extract.problems`` (``strict=False``).
+    """
+    folder = Path(path)
+    problems: list[Problem] = []
+    if not folder.is_dir():
+        raise ExtractError([Problem(str(folder), None, None, "", "no such extract folder")])
+    manifest = _read_manifest(folder, problems)
+    wanted = list(tables) if tables is not None else list(contract.TABLES)
+    unknown = [t for t in wanted if t not in contract.TABLES]
+    if unknown:
+        raise ValueError(f"not extract tables: {', '.join(unknown)}")
+    loaded: dict[str, pd.DataFrame] = {}
+    raws: dict[str, _Raw] = {}
+    for name in wanted:
+        found = _find(folder, name, problems)
+        if found is None:
+            continue
+        raw = (
+            _read_parquet(found, problems)
+            if found.suffix == ".parquet"
+            else _read_csv(found, problems)
+        )
+        if raw is None:
+            continue
+        table = _check_table(name, raw, manifest, problems)
+        if table is not None:
+            loaded[name] = table
+            raws[name] = raw
+    _check_references(loaded, raws, problems)
+    if strict and any(p.severity == "error" for p in problems):
+        raise ExtractError(problems)
+    return Extract(folder, loaded, manifest, tuple(problems))
+
+
+def validate_extract_folder(path: Path | str) -> tuple[Extract | None, list[Problem]]:
+    """Load every table of the extract in ``path`` and return it with all its problems."""
+    folder = Path(path)
+    if not folder.is_dir():
+        return None, [Problem(str(folder), None, None, "", "no such extract folder")]
+    extract = load_extract(folder, strict=False)
+    problems = list(extract.problems)
+    if not extract.tables and not any(p.severity == "error" for p in problems):
+        problems.append(
+            Problem(
+                str(folder),
+                None,
+                None,
+                "",
+                "no extract tables found (expected <table>.csv or <table>.parquet files)",
+            )
+        )
+    return extract, problems

@@ -1,0 +1,134 @@
+"""A run: load an extract and a definition set, pick the periods, compute (``kpi compute``).
+
+Kept apart from the engine so the engine stays pure (DataFrames in, DataFrame out) and the CLI
+stays thin (options in, one call, rendering out).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from kpi_engine import derived, engine
+from kpi_engine.definitions import Definition, DefinitionSet
+from kpi_engine.extract import Extract, load_extract
+from kpi_engine.periods import PeriodError, month_index, month_label, month_range, parse_month
+from kpi_engine.validation import DefinitionError, Problem
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a run produced, with what it needs to be reproduced."""
+
+    results: pd.DataFrame
+    """One row per indicator × period (× breakdown): engine.OUTPUT_COLUMNS."""
+    definition_set: DefinitionSet
+    definitions: tuple[Definition, ...]
+    """The definitions computed (the set, or the requested subset), in order."""
+    extract: Extract
+    months: tuple[int, ...]
+
+    @property
+    def period_labels(self) -> list[str]:
+        return [month_label(m) for m in self.months]
+
+
+def select_definitions(
+    definition_set: DefinitionSet, indicators: Sequence[str] | None
+) -> list[Definition]:
+    """The set's definitions, or just the requested ids (every unknown id is an error)."""
+    if not indicators:
+        return list(definition_set.definitions)
+    known = set(definition_set.ids)
+    unknown = [i for i in indicators if i not in known]
+    if unknown:
+        from kpi_engine.validation import closest
+
+        problems = []
+        for i in unknown:
+            hint = closest(i, known)
+            message = f"no indicator {i!r} in set {definition_set.name}"
+            problems.append(
+                Problem(
+                    "--indicators",
+                    None,
+                    None,
+                    "",
+                    message + (f"; did you mean {hint!r}?" if hint else ""),
+                )
+            )
+        raise DefinitionError(problems)
+    wanted = set(indicators)
+    return [d for d in definition_set.definitions if d.id in wanted]
+
+
+def tables_needed(definitions: Sequence[Definition]) -> set[str]:
+    """Every extract table the definitions could read (only these are loaded)."""
+    needed: set[str] = set()
+    for d in definitions:
+        for spec in (d.numerator, d.denominator):
+            if spec is None:
+                continue
+            table = spec.table or (d.denominator.table if d.denominator else None)
+            if table is not None:
+                needed |= set(derived.tables_needed(table))
+    return needed
+
+
+def latest_complete_month(extract: Extract) -> int:
+    """The default period: the last whole month before the extract was taken.
+
+    From the manifest's extract_date; failing that, the month before the latest date found in
+    the referrals table (or any date column).
+    """
+    when = extract.manifest.extract_date
+    if when is not None:
+        ts = pd.Timestamp(when)
+        index = ts.year * 12 + ts.month - 1
+        return index if ts.is_month_end else index - 1
+    latest = None
+    for frame in extract.tables.values():
+        for column in frame.columns:
+            if pd.api.types.is_datetime64_any_dtype(frame[column]) and frame[column].notna().any():
+                value = frame[column].max()
+                latest = value if latest is None or value > latest else latest
+    if latest is None:
+        raise PeriodError("cannot tell the extract's date: give --period")
+    return int(month_index(pd.Series([latest]))[0]) - 1
+
+
+def resolve_months(
+    extract: Extract, period: str | None, first: str | None, last: str | None
+) -> list[int]:
+    if period and (first or last):
+        raise PeriodError("give either --period or --from/--to, not both")
+    if first or last:
+        if not (first and last):
+            raise PeriodError("--from and --to go together")
+        return month_range(first, last)
+    if period:
+        return [parse_month(period)]
+    return [latest_complete_month(extract)]
+
+
+def compute_run(
+    extracts: Path,
+    definition_set: DefinitionSet,
+    *,
+    indicators: Sequence[str] | None = None,
+    period: str | None = None,
+    first: str | None = None,
+    last: str | None = None,
+    progress: engine.Progress | None = None,
+) -> RunResult:
+    """Load the extract (only the tables needed) and compute the requested periods."""
+    definitions = select_definitions(definition_set, indicators)
+    extract = load_extract(extracts, tables=sorted(tables_needed(definitions)))
+    months = resolve_months(extract, period, first, last)
+    results = engine.compute(
+        extract, definitions, months, definition_set=definition_set.name, progress=progress
+    )
+    return RunResult(results, definition_set, tuple(definitions), extract, tuple(months))
