@@ -91,13 +91,15 @@ def scorecard_table(frame: pd.DataFrame, definitions: Sequence[Definition], titl
     """A rich table of a computed scorecard, grouped by indicator group, ratings coloured."""
     by_id = {d.id: d for d in definitions}
     table = Table(title=title, title_justify="left", show_lines=False)
+    # Narrow terminals fold the words, never the figures or the rating.
     table.add_column("id", no_wrap=True)
-    table.add_column("indicator", overflow="fold", max_width=48)
+    table.add_column("indicator", overflow="fold", min_width=16, max_width=48)
     table.add_column("period", no_wrap=True)
     table.add_column("num / den", justify="right", no_wrap=True)
     table.add_column("value", justify="right", no_wrap=True)
-    table.add_column("target", justify="right", no_wrap=True)
+    table.add_column("target", justify="right", overflow="fold", max_width=24)
     table.add_column("rating", no_wrap=True, min_width=13)  # "NO TARGET SET" never truncated
+    notes: list[str] = []
     current_group = None
     for row in frame.to_dict(orient="records"):
         d = by_id.get(str(row["indicator_id"]))
@@ -113,7 +115,9 @@ def scorecard_table(frame: pd.DataFrame, definitions: Sequence[Definition], titl
         status = str(row["status"])
         rating = Text(status, style=_STATUS_STYLE.get(status, ""))
         if row["note"] and status == "NO DATA":
-            rating.append(f" ({row['note']})", style="dim")
+            # the reason goes under the table, so the rating column stays narrow
+            notes.append(f"{row['indicator_id']}: {row['note']}")
+            rating.append(f" [{len(notes)}]", style="dim")
         table.add_row(
             "" if is_breakdown else d.id + (" ©" if d.contract else ""),
             f"  └ {row['breakdown']}" if is_breakdown else d.name,
@@ -123,4 +127,7 @@ def scorecard_table(frame: pd.DataFrame, definitions: Sequence[Definition], titl
             "" if is_breakdown else describe_rating(d),
             rating,
         )
+    if notes:
+        table.caption = "\n".join(f"[{i}] {n}" for i, n in enumerate(notes, 1))
+        table.caption_justify = "left"
     return table
