@@ -1,0 +1,169 @@
+"""Extract loading: every bad input named in issue 3 gets a located message, never a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from kpi_engine.cli import cli
+from kpi_engine.extract import EXAMPLES_PER_RULE, ExtractError, load_extract
+
+PLANS_HEADER = "cp_plan_id,child_id,start_date,end_date,category"
+
+
+def write(folder: Path, name: str, text: str, encoding: str = "utf-8") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def messages(folder: Path) -> list[str]:
+    with pytest.raises(ExtractError) as e:
+        load_extract(folder)
+    return [str(p) for p in e.value.problems if p.severity == "error"]
+
+
+def test_good_csv_is_coerced_to_contract_types(tmp_path):
+    write(tmp_path, "cp_plans.csv", f"{PLANS_HEADER}\np1,c1,2015-01-05,,neglect\n")
+    extract = load_extract(tmp_path)
+    plans = extract.tables["cp_plans"]
+    assert str(plans["start_date"].dtype) == "datetime64[ns]"
+    assert plans["start_date"].iloc[0] == pd.Timestamp("2015-01-05")
+    assert pd.isna(plans["end_date"].iloc[0])  # empty = still open
+
+
+def test_empty_file(tmp_path):
+    path = write(tmp_path, "cp_plans.csv", "")
+    assert messages(tmp_path) == [f"{path}:1: the file is empty (expected a header row)"]
+
+
+def test_header_only_is_an_empty_table(tmp_path):
+    write(tmp_path, "cp_plans.csv", PLANS_HEADER + "\n")
+    assert len(load_extract(tmp_path).tables["cp_plans"]) == 0
+
+
+def test_missing_column_suggests_the_near_miss(tmp_path):
+    path = write(tmp_path, "cp_plans.csv", "cp_plan_id,child_id,start_dat,end_date,category\n")
+    assert messages(tmp_path) == [
+        f"{path}:1: start_date: required column missing "
+        "(found 'start_dat': a typo, or map it in manifest.yaml column_map?)"
+    ]
+
+
+def test_column_map_in_the_manifest_renames_a_site_column(tmp_path):
+    write(tmp_path, "cp_plans.csv", "cp_plan_id,child_id,plan_start,end_date,category\n")
+    write(tmp_path, "manifest.yaml", "column_map:\n  cp_plans: {plan_start: start_date}\n")
+    assert "cp_plans" in load_extract(tmp_path).tables
+
+
+def test_duplicate_key(tmp_path):
+    path = write(
+        tmp_path,
+        "cp_plans.csv",
+        f"{PLANS_HEADER}\np1,c1,2015-01-05,,neglect\np1,c2,2015-02-05,,neglect\n",
+    )
+    assert messages(tmp_path) == [
+        f"{path}:3: cp_plan_id: duplicate key (got 'p1'; keys must be unique)"
+    ]
+
+
+def test_bad_date_unknown_code_and_end_before_start_are_all_reported(tmp_path):
+    path = write(
+        tmp_path,
+        "cp_plans.csv",
+        f"{PLANS_HEADER}\n"
+        "p1,c1,2015-13-01,,neglect\n"
+        "p2,c1,2015-01-05,,negelct\n"
+        "p3,c1,2015-06-01,2015-05-01,neglect\n",
+    )
+    assert messages(tmp_path) == [
+        f"{path}:2: start_date: not a date (got '2015-13-01'; expected YYYY-MM-DD)",
+        f"{path}:3: category: not one of the codes neglect, physical, emotional, sexual, "
+        "multiple (got 'negelct')",
+        f"{path}:4: end_date: ends before it starts (start_date '2015-06-01 > 2015-05-01')",
+    ]
+
+
+def test_a_rule_reports_its_first_rows_then_a_count(tmp_path):
+    rows = "".join(f"p{i},c1,bad,,neglect\n" for i in range(EXAMPLES_PER_RULE + 5))
+    path = write(tmp_path, "cp_plans.csv", f"{PLANS_HEADER}\n{rows}")
+    found = messages(tmp_path)
+    assert len(found) == EXAMPLES_PER_RULE + 1
+    assert found[-1] == f"{path}: start_date: ... and 5 more rows with the same problem"
+
+
+def test_bom_and_windows_line_endings(tmp_path):
+    text = f"{PLANS_HEADER}\r\np1,c1,2015-01-05,,neglect\r\n"
+    (tmp_path / "cp_plans.csv").write_bytes(b"\xef\xbb\xbf" + text.encode())
+    plans = load_extract(tmp_path).tables["cp_plans"]
+    assert list(plans.columns)[0] == "cp_plan_id"
+    assert plans["category"].iloc[0] == "neglect"
+
+
+def test_latin1_file_is_read_with_a_warning(tmp_path):
+    write(
+        tmp_path,
+        "children.csv",
+        "child_id,date_of_birth,sex,ethnicity,disabled\nc1,2010-01-01,F,Irish – Traveller é,N\n",
+        encoding="cp1252",
+    )
+    extract = load_extract(tmp_path)
+    assert extract.tables["children"]["ethnicity"].iloc[0] == "Irish – Traveller é"
+    (warning,) = extract.problems
+    assert warning.severity == "warning" and "not UTF-8" in warning.message
+
+
+def test_quoted_field_with_the_delimiter(tmp_path):
+    write(
+        tmp_path,
+        "children.csv",
+        'child_id,date_of_birth,sex,ethnicity,disabled\nc1,2010-01-01,F,"White, other",N\n',
+    )
+    assert load_extract(tmp_path).tables["children"]["ethnicity"].iloc[0] == "White, other"
+
+
+def test_parquet_with_a_wrong_type(tmp_path):
+    table = pa.table(
+        {
+            "cp_plan_id": ["p1"],
+            "child_id": ["c1"],
+            "start_date": pa.array([3.5]),
+            "end_date": pa.array([None], pa.date32()),
+            "category": ["neglect"],
+        }
+    )
+    path = tmp_path / "cp_plans.parquet"
+    pq.write_table(table, path)
+    assert messages(tmp_path) == [f"{path}: start_date: expected a date, the file stores float64"]
+
+
+def test_dangling_reference_is_a_listed_warning(tmp_path):
+    write(
+        tmp_path,
+        "children.csv",
+        "child_id,date_of_birth,sex,ethnicity,disabled\nc1,2010-01-01,F,,\n",
+    )
+    write(tmp_path, "cp_plans.csv", f"{PLANS_HEADER}\np1,c9,2015-01-05,,neglect\n")
+    extract = load_extract(tmp_path)
+    assert [str(p) for p in extract.problems] == [
+        f"{tmp_path / 'cp_plans.csv'}:2: child_id: no such child_id in children (got 'c9')"
+    ]
+
+
+def test_kpi_validate_extracts_exit_codes(tmp_path):
+    runner = CliRunner()
+    good = runner.invoke(cli, ["validate", "--extracts", "sample_data"])
+    assert good.exit_code == 0, good.output
+    assert "0 error(s)" in good.stderr
+    write(tmp_path, "cp_plans.csv", f"{PLANS_HEADER}\np1,c1,2015-13-01,,neglect\n")
+    bad = runner.invoke(cli, ["validate", "--extracts", str(tmp_path), "--format", "json"])
+    assert bad.exit_code == 1
+    assert '"2015-13-01"' not in bad.stdout  # values are quoted inside messages
+    assert "not a date (got '2015-13-01'" in bad.stdout
+    assert "Traceback" not in bad.output
