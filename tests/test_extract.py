@@ -102,7 +102,7 @@ def test_bom_and_windows_line_endings(tmp_path):
     text = f"{PLANS_HEADER}\r\np1,c1,2015-01-05,,neglect\r\n"
     (tmp_path / "cp_plans.csv").write_bytes(b"\xef\xbb\xbf" + text.encode())
     plans = load_extract(tmp_path).tables["cp_plans"]
-    assert list(plans.columns)[0] == "cp_plan_id"
+    assert plans.columns[0] == "cp_plan_id"
     assert plans["category"].iloc[0] == "neglect"
 
 
