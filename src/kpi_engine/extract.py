@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import yaml
@@ -168,6 +169,12 @@ class _Raw:
     parquet: bool
 
 
+# Text stays in Arrow memory as pandas' "str" dtype: no Python object per value.
+_TEXT = pd.StringDtype("pyarrow", na_value=np.nan)
+_TEXT_TYPES = {pa.string(): _TEXT, pa.large_string(): _TEXT, pa.bool_(): pd.BooleanDtype()}
+"""Arrow types read straight into pandas extension types (nullable booleans stay booleans)."""
+
+
 def _decode(path: Path, problems: list[Problem]) -> str | None:
     data = path.read_bytes()
     try:
@@ -215,7 +222,7 @@ def _read_csv(path: Path, problems: list[Problem]) -> _Raw | None:
     except (pa.ArrowInvalid, pa.ArrowException) as e:
         problems.append(Problem(str(path), None, None, "", f"cannot be read as CSV: {e}"))
         return None
-    frame = table.to_pandas()
+    frame = table.to_pandas(types_mapper=_TEXT_TYPES.get)
     frame.columns = [str(c).strip() for c in frame.columns]
     return _Raw(str(path), frame, 2, parquet=False)
 
@@ -231,9 +238,12 @@ def _read_parquet(path: Path, problems: list[Problem]) -> _Raw | None:
     for col in table.columns:
         if pa.types.is_date(col.type) or pa.types.is_timestamp(col.type):
             col = col.cast(pa.timestamp("ns"))
+        elif pa.types.is_dictionary(col.type):
+            # coded columns are often dictionary-encoded: decode in Arrow, not value by value
+            col = col.cast(col.type.value_type)
         columns.append(col)
     table = pa.table(columns, names=table.column_names)
-    frame = table.to_pandas()
+    frame = table.to_pandas(types_mapper=_TEXT_TYPES.get)
     return _Raw(str(path), frame, 1, parquet=True)
 
 
@@ -314,6 +324,14 @@ def _show(value: object) -> str:
     if isinstance(value, pd.Timestamp):
         return repr(str(value.date()) if value == value.normalize() else value.isoformat())
     return repr(value if not isinstance(value, np.generic) else value.item())
+
+
+def _arrow(series: pd.Series) -> pa.ChunkedArray | pa.Array:
+    """The column as an Arrow array, without copying when pandas already holds one."""
+    array = series.array
+    if hasattr(array, "__arrow_array__"):
+        return array.__arrow_array__()
+    return pa.array(series.to_numpy(dtype=object), from_pandas=True)
 
 
 def _strings(series: pd.Series) -> pd.Series:
@@ -437,34 +455,64 @@ def _check_table(
     table = pd.DataFrame(out, index=pd.RangeIndex(len(frame)))
     if spec.key is not None:
         keys = table[spec.key]
-        dupes = (keys.duplicated(keep="first") & keys.notna()).to_numpy(dtype=bool)
-        report.rows(spec.key, dupes, "duplicate key (got {value}; keys must be unique)", keys)
+        has_key: pd.Series = keys.notna()
+        # Counting distinct keys is cheap; only when some repeat is each duplicate located.
+        if pc.count_distinct(_arrow(keys.astype("str"))).as_py() < int(has_key.sum()):
+            dupes = (keys.duplicated(keep="first") & has_key).to_numpy(dtype=bool)
+            report.rows(spec.key, dupes, "duplicate key (got {value}; keys must be unique)", keys)
     if spec.start_end is not None:
         start, end = spec.start_end
         before = (table[end] < table[start]).fillna(False).to_numpy(dtype=bool)
-        shown = table[start].dt.strftime("%Y-%m-%d") + " > " + table[end].dt.strftime("%Y-%m-%d")
-        report.rows(end, before, f"ends before it starts ({start} {{value}})", shown.str.strip())
+        if before.any():
+            rows = table.loc[before, [start, end]]
+            shown = rows[start].dt.strftime("%Y-%m-%d") + " > " + rows[end].dt.strftime("%Y-%m-%d")
+            full = pd.Series("", index=table.index, dtype=object)
+            full[before] = shown.to_numpy()
+            report.rows(end, before, f"ends before it starts ({start} {{value}})", full)
     return table
 
 
 def _check_references(
     tables: dict[str, pd.DataFrame], raws: dict[str, _Raw], problems: list[Problem]
 ) -> None:
-    """Dangling references are warnings, listed (the contract says so), never dropped."""
-    for name, table in tables.items():
+    """Dangling references are warnings, listed (the contract says so), never dropped.
+
+    Every column referring to the same table is looked up in one pass: building the hash set of
+    a large key column (millions of children) costs more than probing it, so it is built once.
+    """
+    by_target: dict[str, list[tuple[str, str]]] = {}
+    for name in tables:
         for c in contract.TABLES[name].columns:
-            if c.references is None or c.references not in tables:
-                continue
-            target = tables[c.references]
-            key = contract.TABLES[c.references].key
-            if key is None:
-                continue
-            values = table[c.name]
-            dangling = (values.notna() & ~values.isin(target[key])).fillna(False)
+            target = c.references
+            if target is not None and target in tables and contract.TABLES[target].key:
+                by_target.setdefault(target, []).append((name, c.name))
+    for target, referrers in by_target.items():
+        key = contract.TABLES[target].key
+        assert key is not None
+        known = _arrow(tables[target][key].astype("str"))
+        if isinstance(known, pa.ChunkedArray):
+            known = known.combine_chunks()
+        if known.type != pa.string():
+            known = known.cast(pa.string())
+        chunks: list[pa.Array] = []
+        for name, column in referrers:
+            values = _arrow(tables[name][column].astype("str"))
+            parts = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
+            chunks.extend(c if c.type == pa.string() else c.cast(pa.string()) for c in parts)
+        found = pc.fill_null(
+            pc.is_in(pa.chunked_array(chunks, pa.string()), value_set=known), False
+        )
+        hits = np.asarray(found.to_numpy(zero_copy_only=False), dtype=bool)
+        at = 0
+        for name, column in referrers:
+            values = tables[name][column]
+            inside = hits[at : at + len(values)]
+            at += len(values)
+            dangling = values.notna().to_numpy(dtype=bool) & ~inside
             _Report(raws[name], problems).rows(
-                c.name,
-                dangling.to_numpy(dtype=bool),
-                f"no such {key} in {c.references} (got {{value}})",
+                column,
+                dangling,
+                f"no such {key} in {target} (got {{value}})",
                 values,
                 severity="warning",
             )
