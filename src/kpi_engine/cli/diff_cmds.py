@@ -1,0 +1,153 @@
+"""``kpi diff OLD NEW``: classify year-on-year definition changes and show their effect."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from kpi_engine import diff, load_definitions
+from kpi_engine.cli._common import (
+    EXIT_DATA_ERROR,
+    EXIT_USAGE,
+    fail,
+    report_problems,
+    stdout_console,
+)
+from kpi_engine.definitions import DefinitionSet
+from kpi_engine.extract import ExtractError, load_extract
+from kpi_engine.locations import sample_data_dir
+from kpi_engine.periods import PeriodError, month_label, parse_month
+from kpi_engine.run import latest_complete_month, tables_needed
+
+
+def _load(name: str, fmt: str) -> DefinitionSet | None:
+    from kpi_engine.validation import DefinitionError
+
+    try:
+        return load_definitions(name)
+    except DefinitionError as e:
+        report_problems(e.problems, "json" if fmt == "json" else "text")
+        click.echo(f"kpi: error: definition set {name!r} has problems", err=True)
+        return None
+
+
+def _table(result: diff.SetDiff, impacts: list[diff.Impact] | None, period: str) -> None:
+    console = stdout_console()
+    overview = Table(title=f"{result.old.info.name} → {result.new.info.name}", title_justify="left")
+    for heading in ("ref", "change", "measure", "replacement", "what changed"):
+        overview.add_column(heading, overflow="fold")
+    for row in diff.overview_rows(result):
+        ref = row["old_id"] or row["new_id"]
+        if row["old_id"] and row["new_id"] and row["old_id"] != row["new_id"]:
+            ref = f"{row['old_id']} → {row['new_id']}"
+        overview.add_row(ref, row["change"], row["measure"], row["replacement"], row["changes"])
+    console.print(overview)
+    if impacts:
+        table = Table(title=f"Impact on {period}", title_justify="left")
+        for heading in (
+            "ref",
+            "old",
+            "new",
+            "change",
+            "rating",
+            "numerator in/out",
+            "denominator in/out",
+        ):
+            table.add_column(heading, overflow="fold")
+        for r in diff.impact_rows(impacts):
+            table.add_row(
+                r["new_id"] or r["old_id"],
+                r["old_value"],
+                r["new_value"],
+                r["change"],
+                f"{r['old_rating']} → {r['new_rating']}",
+                diff.pair(r["numerator_in"], r["numerator_out"]),
+                diff.pair(r["denominator_in"], r["denominator_out"]),
+            )
+        console.print(table)
+
+
+@click.command("diff")
+@click.argument("old")
+@click.argument("new")
+@click.option(
+    "--extracts",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Compute old and new on this extract [default with --period: the shipped sample_data].",
+)
+@click.option("--period", default=None, help="Month YYYY-MM for the impact [default: latest].")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "markdown", "json"]),
+    default="table",
+    show_default=True,
+    help="markdown fits a pull-request comment; json is for tools.",
+)
+@click.option(
+    "--fail-on",
+    type=click.Choice(["none", "breaking", "any"]),
+    default="breaking",
+    show_default=True,
+    help="Exit 1 on breaking changes (revised, replaced, dropped), on any change, or never.",
+)
+def diff_command(
+    old: str, new: str, extracts: Path | None, period: str | None, fmt: str, fail_on: str
+) -> None:
+    """Compare two definition sets (names or folders): retained, revised, replaced, dropped, new.
+
+    Filters are compared by meaning, so reordering, quoting and spacing are no change. With
+    --extracts or --period, both sets are computed on the same data and the table shows old
+    value, new value, rating change and how many children enter or leave the numerator and
+    denominator.
+
+    Exit codes: 0 no change that --fail-on counts; 1 such changes, or invalid definitions;
+    2 usage error.
+
+    \b
+    Examples:
+      kpi diff indicator_definitions/contract-2015-16 indicator_definitions/contract-2016-17
+      kpi diff contract-2015-16 contract-2016-17 --period 2016-03 --format markdown
+      kpi diff old/ indicator_definitions/contract-2016-17 --fail-on any --format json
+    """
+    old_set, new_set = _load(old, fmt), _load(new, fmt)
+    if old_set is None or new_set is None:
+        sys.exit(EXIT_DATA_ERROR)
+    result = diff.compare(old_set, new_set)
+    impacts: list[diff.Impact] | None = None
+    label = ""
+    if extracts is not None or period is not None:
+        folder = extracts if extracts is not None else sample_data_dir()
+        if not folder.is_dir():
+            fail(f"no extract folder at {folder}", EXIT_USAGE)
+        try:
+            month = parse_month(period) if period else None
+        except PeriodError as e:
+            fail(str(e), EXIT_USAGE)
+        needed = tables_needed([*old_set.definitions, *new_set.definitions])
+        try:
+            extract = load_extract(folder, tables=sorted(needed))
+        except ExtractError as e:
+            report_problems(e.problems)
+            fail(f"the extract in {folder} has problems (run: kpi validate --extracts)")
+        if month is None:
+            month = latest_complete_month(extract)
+        label = month_label(month)
+        impacts = diff.impact(result, extract, month)
+    if fmt == "json":
+        click.echo(json.dumps(diff.as_json(result, impacts), indent=2))
+    elif fmt == "markdown":
+        click.echo(diff.markdown(result, impacts, label), nl=False)
+    else:
+        _table(result, impacts, label)
+    if result.fails(fail_on):
+        sys.exit(EXIT_DATA_ERROR)
+
+
+def register(group: click.Group) -> None:
+    group.add_command(diff_command)
