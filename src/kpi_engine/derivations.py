@@ -134,8 +134,12 @@ def _lookup(
     frame: pd.DataFrame, key: str, other: pd.DataFrame, other_key: str, column: str
 ) -> pd.Series:
     """``column`` of ``other`` for each row's ``key`` (null where it does not resolve)."""
-    unique = other.drop_duplicates(other_key)
-    positions = pd.Index(unique[other_key]).get_indexer(frame[key])
+    index = pd.Index(other[other_key])
+    # Keys are unique in a loaded extract; the hash table is_unique builds serves get_indexer.
+    unique = other if index.is_unique else other.drop_duplicates(other_key)
+    if unique is not other:
+        index = pd.Index(unique[other_key])
+    positions = index.get_indexer(frame[key])
     found = positions >= 0
     values = unique[column].iloc[np.where(found, positions, 0)] if len(unique) else unique[column]
     out = pd.Series(values.to_numpy(), index=frame.index) if len(unique) else None

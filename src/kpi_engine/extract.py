@@ -519,12 +519,17 @@ def _check_references(
 
 
 def load_extract(
-    path: Path | str, tables: Iterable[str] | None = None, *, strict: bool = True
+    path: Path | str,
+    tables: Iterable[str] | None = None,
+    *,
+    strict: bool = True,
+    references: bool = True,
 ) -> Extract:
     """Load the extract in folder ``path``: only ``tables`` if given (absent ones are skipped).
 
     Raises :class:`ExtractError` listing every problem when any is an error (``strict``), or
-    returns them in ``Extract.problems`` (``strict=False``).
+    returns them in ``Extract.problems`` (``strict=False``). ``references=False`` skips the
+    dangling-reference warnings, which never change a figure (a run that only computes).
     """
     folder = Path(path)
     problems: list[Problem] = []
@@ -552,7 +557,8 @@ def load_extract(
         if table is not None:
             loaded[name] = table
             raws[name] = raw
-    _check_references(loaded, raws, problems)
+    if references:
+        _check_references(loaded, raws, problems)
     if strict and any(p.severity == "error" for p in problems):
         raise ExtractError(problems)
     return Extract(folder, loaded, manifest, tuple(problems))

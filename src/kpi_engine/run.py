@@ -126,7 +126,8 @@ def compute_run(
 ) -> RunResult:
     """Load the extract (only the tables needed) and compute the requested periods."""
     definitions = select_definitions(definition_set, indicators)
-    extract = load_extract(extracts, tables=sorted(tables_needed(definitions)))
+    # dangling references are warnings that never change a figure: kpi validate reports them
+    extract = load_extract(extracts, tables=sorted(tables_needed(definitions)), references=False)
     months = resolve_months(extract, period, first, last)
     results = engine.compute(
         extract, definitions, months, definition_set=definition_set.name, progress=progress
