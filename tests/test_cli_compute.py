@@ -143,10 +143,25 @@ def test_compute_many_periods_and_atomic_output_file(mini, tmp_path):
 
 def test_table_output_shows_ratings(mini):
     definitions, extract = mini
-    result = invoke("compute", "--extracts", str(extract), "--definitions", str(definitions))
+    result = invoke(
+        "compute",
+        "--extracts",
+        str(extract),
+        "--definitions",
+        str(definitions),
+        "--format",
+        "table",
+    )
     assert result.exit_code == 0
     assert "OFF TARGET" in result.stdout and "IN TOLERANCE" in result.stdout
     assert "29 weeks" in result.stdout
+
+
+def test_piped_output_defaults_to_csv(mini):
+    definitions, extract = mini
+    result = invoke("compute", "--extracts", str(extract), "--definitions", str(definitions))
+    assert result.exit_code == 0
+    assert result.stdout.splitlines()[0] == ",".join(OUTPUT_COLUMNS)
 
 
 def test_usage_errors_exit_2(mini):

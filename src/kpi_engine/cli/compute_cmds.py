@@ -136,9 +136,9 @@ def compute(
       kpi compute --indicators A1,A2 --format json
     """
     if fmt is None:
-        fmt = (format_from_suffix(output) if output else None) or (
-            "table" if output is None else "csv"
-        )
+        # a person at a terminal gets the table; a pipe or a cron job gets CSV
+        terminal = output is None and sys.stdout.isatty()
+        fmt = (format_from_suffix(output) if output else None) or ("table" if terminal else "csv")
     if fmt == "table" and output is not None:
         fail(
             "--format table prints to the terminal; pick csv, json, parquet or markdown", EXIT_USAGE
