@@ -134,7 +134,11 @@ def main() -> None:
             + "\n".join(table)
             + "\n"
         )
-        (ROOT / "docs" / "performance.md").write_text(text, encoding="utf-8")
+        target = ROOT / "docs" / "performance.md"
+        # the hand-written analysis under "## Notes" survives each re-recording
+        old = target.read_text(encoding="utf-8") if target.exists() else ""
+        notes = old[old.index("\n## Notes") :] if "\n## Notes" in old else ""
+        target.write_text(text + notes, encoding="utf-8")
         print("recorded in docs/performance.md", file=sys.stderr)
     if not all(ok for *_, ok in rows):
         sys.exit(1)
