@@ -617,3 +617,55 @@ def test_scorecard_missing_reviews_adoption_caseload_and_sickness():
     )
     # 6 days lost in the year over 5.0 FTE in post = 1.2 days
     same(figures(SC, "SICKNESS", world), (6, 5.0, 1.2, NONE))
+
+
+def test_scorecard_referral_and_children_in_need_rates():
+    population = frame("population", [{"year": 2015, "age": a, "count": 1000} for a in range(18)])
+    referrals = frame(
+        "referrals",
+        [
+            {"child_id": "a", "referral_date": "2016-03-02", "outcome": "assessment"},
+            {"child_id": "b", "referral_date": "2016-03-09", "outcome": "nfa"},
+            {"child_id": "c", "referral_date": "2016-02-09", "outcome": "assessment",
+             "closure_date": "2016-03-20"},  # case closed before month end
+            {"child_id": "d", "referral_date": "2015-11-09", "outcome": "assessment"},
+        ],
+    )  # fmt: skip
+    tables = {"population": population, "referrals": referrals}
+    # 2 referrals in March per 18,000 children x 10,000 = 1.1 -> 1
+    same(figures(SC, "REFERRAL-RATE", tables), (2, 18000, 1, NONE))
+    # open child in need cases at 31 March: a and d (b was not assessed, c closed)
+    same(figures(SC, "CIN-RATE", tables), (2, 18000, 1, NONE))
+
+
+def test_scorecard_lac_and_cp_visits():
+    visits = frame(
+        "cla_visits",
+        [
+            {"child_id": "a", "visit_date": "2016-03-01", "due_date": "2016-03-05"},
+            {"child_id": "b", "visit_date": "2016-03-10", "due_date": "2016-03-05"},  # late
+            {"child_id": "c", "visit_date": "2016-03-05", "due_date": "2016-03-05"},  # on the day
+        ],
+    )
+    same(figures(SC, "LAC-VISITS", {"cla_visits": visits}), (2, 3, 67, NONE))
+    # the scorecard's CP visits measure is A4's year-2 words with the scorecard's 95% target
+    same(figures(SC, "CP-VISITS", cp_world()), (3, 7, 43, OFF))
+
+
+def test_scorecard_finance_lines():
+    # March's management accounts: income 41.5M forecast against 41M budget; expenditure
+    # 43.05M forecast against 43M budget
+    same(figures(SC, "FIN-INCOME", finance_world()), (500_000, np.nan, 500_000, NONE))
+    same(figures(SC, "FIN-EXPENDITURE", finance_world()), (50_000, np.nan, 50_000, NONE))
+    same(figures(SC, "FIN-NET", finance_world()), (450_000, np.nan, 450_000, NONE))
+
+
+def test_scorecard_young_offenders_in_eet_quarterly():
+    cohort = frame(
+        "yos_cohort",
+        [
+            {"date_of_birth": "2000-01-01", "cohort_start": "2015-06-01", "eet": True},
+            {"date_of_birth": "2000-01-01", "cohort_start": "2016-02-01", "eet": False},
+        ],
+    )
+    same(figures(SC, "YOS-EET", {"yos_cohort": cohort}), (1, 2, 50, NONE))
