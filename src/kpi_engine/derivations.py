@@ -429,7 +429,7 @@ def add_derived_fields(
 ) -> pd.DataFrame:
     """``frame`` (extract table ``table``) with the named derived fields added as columns."""
     declared = derived.derived_fields_for(table)
-    out = frame.copy()
+    out = frame.copy(deep=False)  # new columns only; copy-on-write guards the extract's own
     wanted = list(dict.fromkeys(names))
     history = [n for n in wanted if table == "cla_episodes" and n in _EPISODE_HISTORY]
     if history:  # one pass over the episodes serves every history field

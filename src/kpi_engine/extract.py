@@ -556,7 +556,8 @@ def load_extract(
         table = _check_table(name, raw, manifest, problems)
         if table is not None:
             loaded[name] = table
-            raws[name] = raw
+            # keep where rows are numbered, not the raw columns: they would double the memory
+            raws[name] = _Raw(raw.file, raw.frame.iloc[:0], raw.first_row, raw.parquet)
     if references:
         _check_references(loaded, raws, problems)
     if strict and any(p.severity == "error" for p in problems):
