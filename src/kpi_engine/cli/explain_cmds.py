@@ -72,11 +72,12 @@ def explain(
         fail(f"the extract in {folder} has problems (run: kpi validate --extracts)")
     except NoData as e:
         fail(f"{indicator_id} has no data: {e}")
+    # the counts describe the whole figure, whichever records are listed
+    numerator, denominator = int(frame.in_numerator.sum()), int(frame.in_denominator.sum())
     if only == "numerator":
         frame = frame[frame.in_numerator]
     elif only == "denominator":
         frame = frame[frame.in_denominator]
-    numerator, denominator = int(frame.in_numerator.sum()), int(frame.in_denominator.sum())
     stderr_console().print(
         f"{indicator_id}: {numerator} in the numerator, {denominator} in the denominator"
     )
