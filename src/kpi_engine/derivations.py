@@ -570,8 +570,20 @@ def _cp_unvisited_spells(tables: Tables) -> pd.DataFrame:
     ).frame()
 
 
+_CIN_CACHE: list[tuple[pd.DataFrame, intervals.Spells]] = []
+"""The last referrals table's open cases: cin_cases and cin_cases_with_plan both need them."""
+
+
 def _cin(tables: Tables) -> intervals.Spells:
     referrals = tables["referrals"]
+    if _CIN_CACHE and _CIN_CACHE[0][0] is referrals:
+        return _CIN_CACHE[0][1]
+    spells = _cin_spells(referrals)
+    _CIN_CACHE[:] = [(referrals, spells)]
+    return spells
+
+
+def _cin_spells(referrals: pd.DataFrame) -> intervals.Spells:
     assessed = referrals[referrals["outcome"].isin(("assessment",)).to_numpy(dtype=bool)]
     return intervals.merge(_spells(assessed, "referral_date", "closure_date"))
 

@@ -39,13 +39,16 @@ class Spells:
     def frame(self) -> pd.DataFrame:
         end = self.end.astype("datetime64[D]").astype("datetime64[ns]")
         end[self.end >= OPEN_DAY] = np.datetime64("NaT")
+        # child ids as a categorical over the codes: no Python string per spell (millions at
+        # national scale), and the engine's distinct counting reads the codes directly
+        child_id = pd.Categorical.from_codes(self.child, categories=pd.Index(self.children))
         return pd.DataFrame(
             {
-                "child_id": self.children[self.child] if len(self.child) else self.children[:0],
+                "child_id": child_id,
                 "start_date": self.start.astype("datetime64[D]").astype("datetime64[ns]"),
                 "end_date": end,
             }
-        ).astype({"child_id": object})
+        )
 
 
 def _days(column: pd.Series | np.ndarray, open_value: int) -> np.ndarray:
