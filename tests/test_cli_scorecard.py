@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -275,6 +276,24 @@ def test_exit_1_for_a_bad_extract_and_nothing_written(workspace, tmp_path, previ
     assert "2015-13-45" in result.stderr
     assert "nothing written" in result.stderr
     assert previous.read_text() == PREVIOUS
+
+
+def test_extract_warnings_are_logged_and_the_scorecard_still_written(tmp_path):
+    odd = tmp_path / "odd"
+    shutil.copytree(sample_data_dir(), odd)
+    plans = pd.read_parquet(odd / "cp_plans.parquet")
+    plans.loc[0, "child_id"] = "NOBODY"  # a child the children table lacks: a warning
+    plans.to_parquet(odd / "cp_plans.parquet", index=False)
+    out = tmp_path / "scorecard.csv"
+    result = invoke(
+        ["scorecard", "--extracts", str(odd), "--period", "2015-12", "--output", str(out),
+         "--quiet"]
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    warning = next(line for line in result.stderr.splitlines() if "NOBODY" in line)
+    assert TIMESTAMP.match(warning) and "WARNING" in warning
+    assert "cp_plans.parquet:1: child_id: no such child_id in children (got 'NOBODY')" in warning
+    assert out.exists()
 
 
 @pytest.mark.parametrize(

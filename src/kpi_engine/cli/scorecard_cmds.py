@@ -74,7 +74,15 @@ def _scorecard_or_exit(extracts: Path | None, definitions: str, period: str | No
         _fail(f"no extract folder at {folder}", EXIT_USAGE)
     log.info("scorecard %s from %s", definition_set.name, folder)
     try:
-        return scorecard_run(folder, definition_set, period=period)
+        run = scorecard_run(folder, definition_set, period=period)
+        warnings = [p for p in getattr(run.extract, "problems", ()) if p.severity != "error"]
+        for p in warnings[:20]:
+            log.warning("%s", p)
+        if len(warnings) > 20:
+            log.warning(
+                "... and %d more extract warnings (kpi validate --extracts)", len(warnings) - 20
+            )
+        return run
     except PeriodError as e:
         _fail(str(e), EXIT_USAGE)
     except ExtractError as e:
