@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tests.reference_engine import reference_value
 
-from kpi_engine import engine
+from kpi_engine import engine, keys
 from kpi_engine.definitions import Definition
 from kpi_engine.periods import parse_month
 
@@ -293,3 +293,13 @@ def test_periods_computed_together_equal_periods_computed_one_by_one(table, d):
         alone = engine.compute({"cp_plans": table}, [d], [parse_month(label)])
         expected = together[together.period == label].reset_index(drop=True)
         pd.testing.assert_frame_equal(alone.reset_index(drop=True), expected)
+
+
+@settings(max_examples=60, deadline=None)
+@given(table=plan_tables(), d=definitions())
+def test_child_ids_coded_as_the_loader_codes_them_give_the_same_figures(table, d):
+    coded = keys.as_shared({"cp_plans": table})
+    assert isinstance(coded["cp_plans"]["child_id"].dtype, pd.CategoricalDtype)
+    pd.testing.assert_frame_equal(
+        engine.compute(coded, [d], MONTHS), engine.compute({"cp_plans": table}, [d], MONTHS)
+    )

@@ -167,3 +167,70 @@ def test_kpi_validate_extracts_exit_codes(tmp_path):
     assert '"2015-13-01"' not in bad.stdout  # values are quoted inside messages
     assert "not a date (got '2015-13-01'" in bad.stdout
     assert "Traceback" not in bad.output
+
+
+@pytest.mark.parametrize(
+    ("ids", "duplicate"),
+    [
+        (["p2", "p1", "p2"], (4, "p2")),  # out of order: the keys are hashed
+        (["p1", "p2", "p3"], None),  # in order: one comparison of neighbours proves them distinct
+        (["p1", "", "p1"], (4, "p1")),  # an empty key between two equal ones hides nothing
+    ],
+)
+def test_duplicate_keys_are_found_in_any_order(tmp_path, ids, duplicate):
+    rows = "".join(f"{i},c1,2015-01-05,,neglect\n" for i in ids)
+    path = write(tmp_path, "cp_plans.csv", f"{PLANS_HEADER}\n{rows}")
+    extract = load_extract(tmp_path, strict=False)
+    found = [str(p) for p in extract.problems if "duplicate key" in p.message]
+    if duplicate is None:
+        assert found == []
+    else:
+        line, key = duplicate
+        assert found == [
+            f"{path}:{line}: cp_plan_id: duplicate key (got {key!r}; keys must be unique)"
+        ]
+
+
+def test_a_run_loads_and_checks_only_the_columns_it_reads(tmp_path):
+    # category is bad, but a run that never reads it is not stopped by it
+    write(tmp_path, "cp_plans.csv", f"{PLANS_HEADER}\np1,c1,2015-01-05,,negelct\n")
+    columns = {"cp_plans": {"cp_plan_id", "child_id", "start_date", "end_date"}}
+    plans = load_extract(tmp_path, columns=columns).tables["cp_plans"]
+    assert list(plans.columns) == ["cp_plan_id", "child_id", "start_date", "end_date"]
+    assert any("negelct" in m for m in messages(tmp_path))  # the full load still reports it
+
+
+def test_a_column_a_run_reads_is_still_required_with_its_hint(tmp_path):
+    path = write(tmp_path, "cp_plans.csv", "cp_plan_id,child_id,start_dat,end_date,category\n")
+    with pytest.raises(ExtractError) as e:
+        load_extract(tmp_path, columns={"cp_plans": {"cp_plan_id", "start_date"}})
+    assert [str(p) for p in e.value.problems] == [
+        f"{path}:1: start_date: required column missing "
+        "(found 'start_dat': a typo, or map it in manifest.yaml column_map?)",
+        f"{path}:1: start_dat: not a column of the contract; ignored",
+    ]
+
+
+def test_a_run_reads_a_site_column_through_the_manifest_map(tmp_path):
+    pq.write_table(
+        pa.table(
+            {
+                "PlanRef": ["p1"],
+                "child_id": ["c1"],
+                "plan_start": pa.array([pd.Timestamp("2015-01-05")], pa.date32()),
+                "end_date": pa.array([None], pa.date32()),
+                "category": ["neglect"],
+            }
+        ),
+        tmp_path / "cp_plans.parquet",
+    )
+    write(
+        tmp_path,
+        "manifest.yaml",
+        "column_map:\n  cp_plans: {plan_start: start_date, PlanRef: cp_plan_id}\n",
+    )
+    plans = load_extract(tmp_path, columns={"cp_plans": {"cp_plan_id", "start_date"}}).tables[
+        "cp_plans"
+    ]
+    assert list(plans.columns) == ["cp_plan_id", "start_date"]
+    assert plans["start_date"].iloc[0] == pd.Timestamp("2015-01-05")

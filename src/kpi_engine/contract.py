@@ -98,6 +98,12 @@ FINANCE_LINES = ("income", "expenditure")
 DISPOSAL_TYPES = ("custody", "community", "out_of_court")
 
 
+SHARED_KEYS = ("child_id", "staff_id", "young_person_id")
+"""The ids of people, which recur across tables. The loader codes each once for the whole
+extract (``kpi_engine.keys``); every column so named refers, directly or through another
+table, to the one table keyed by it (children, staff, yos_cohort)."""
+
+
 def _c(name: str, type_: ColumnType, **kw: object) -> Column:
     return Column(name, type_, **kw)  # type: ignore[arg-type]
 

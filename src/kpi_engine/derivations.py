@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from kpi_engine import calendar, contract, derived, intervals
+from kpi_engine import calendar, contract, derived, intervals, keys
 
 Tables = Mapping[str, pd.DataFrame]
 
@@ -37,21 +37,6 @@ def _truthy(column: pd.Series) -> np.ndarray:
     return column.fillna(False).to_numpy(dtype=bool)
 
 
-def _codes(*columns: pd.Series) -> list[np.ndarray]:
-    """Integer codes of key columns, shared across them (equal values, equal codes).
-
-    Codes follow first appearance: hashing is far faster than sorting strings, and only
-    equality of keys matters to the rules (order within a key comes from dates).
-    """
-    joint = pd.factorize(pd.concat(columns, ignore_index=True))[0] if columns else None
-    out, at = [], 0
-    for column in columns:
-        assert joint is not None
-        out.append(joint[at : at + len(column)])
-        at += len(column)
-    return out
-
-
 def _days(column: pd.Series | np.ndarray) -> np.ndarray:
     """Dates as day numbers (days since 1970); null as the earliest day, so it sorts first."""
     days = np.asarray(column, dtype="datetime64[ns]").astype("datetime64[D]")
@@ -60,11 +45,12 @@ def _days(column: pd.Series | np.ndarray) -> np.ndarray:
     return out
 
 
-def _order(group: np.ndarray, days: np.ndarray, tie: np.ndarray) -> np.ndarray:
+def _order(group: np.ndarray, days: np.ndarray, tie: pd.Series) -> np.ndarray:
     """Positions ordering rows by group code, then day, then the id ``tie``.
 
     One packed integer key sorts fast; rows that tie on group and day (rare) are then ordered
-    by their id, so the result never depends on the extract's row order.
+    by their id, so the result never depends on the extract's row order. Only the tied rows'
+    ids are read: turning millions of ids into strings would cost more than the sort.
     """
     key = intervals.pack(group, days)
     order = np.argsort(key, kind="stable")
@@ -74,16 +60,18 @@ def _order(group: np.ndarray, days: np.ndarray, tie: np.ndarray) -> np.ndarray:
         tied = np.zeros(len(order), dtype=bool)
         tied[1:] |= same
         tied[:-1] |= same
-        rank = np.zeros(len(order), dtype=np.int64)
-        rank[tied] = pd.factorize(np.asarray(tie[order[tied]]).astype(str), sort=True)[0]
-        order = order[np.lexsort((rank, k))]
+        at = np.flatnonzero(tied)
+        ids = np.asarray(tie.iloc[order[at]].astype("str").to_numpy(dtype=object))
+        rank = pd.factorize(ids, sort=True)[0]
+        # each run of equal keys keeps its place; within it, rows go in id order
+        order[at] = order[at][np.lexsort((rank, k[at]))]
     return order
 
 
 def _sorted(frame: pd.DataFrame, key: str, date: str, tie: str) -> np.ndarray:
     """Row positions ordering ``frame`` by key, then date, then the id ``tie``."""
-    (keys,) = _codes(frame[key])
-    return _order(keys, _days(frame[date]), frame[tie].to_numpy())
+    (group,) = keys.codes(frame[key])
+    return _order(group, _days(frame[date]), frame[tie])
 
 
 def _neighbours(group: np.ndarray, order: np.ndarray, values: np.ndarray, step: int) -> np.ndarray:
@@ -114,10 +102,10 @@ def _neighbour_in_group(
 
     ``step`` 1 is the previous row, -1 the next; null where there is none.
     """
-    (keys,) = _codes(frame[key])
-    order = _order(keys, _days(frame[date]), frame[tie].to_numpy())
+    (group,) = keys.codes(frame[key])
+    order = _order(group, _days(frame[date]), frame[tie])
     values = frame[value].to_numpy(dtype="datetime64[ns]")
-    return pd.Series(_neighbours(keys, order, values, step), index=frame.index)
+    return pd.Series(_neighbours(group, order, values, step), index=frame.index)
 
 
 def _previous_in_group(frame: pd.DataFrame, key: str, date: str, tie: str, value: str) -> pd.Series:
@@ -134,18 +122,13 @@ def _lookup(
     frame: pd.DataFrame, key: str, other: pd.DataFrame, other_key: str, column: str
 ) -> pd.Series:
     """``column`` of ``other`` for each row's ``key`` (null where it does not resolve)."""
-    index = pd.Index(other[other_key])
-    # Keys are unique in a loaded extract; the hash table is_unique builds serves get_indexer.
-    unique = other if index.is_unique else other.drop_duplicates(other_key)
-    if unique is not other:
-        index = pd.Index(unique[other_key])
-    positions = index.get_indexer(frame[key])
+    source = other[column]
+    if not len(other):
+        return pd.Series([None] * len(frame), index=frame.index, dtype=source.dtype)
+    positions = keys.positions(frame[key], other[other_key])
     found = positions >= 0
-    values = unique[column].iloc[np.where(found, positions, 0)] if len(unique) else unique[column]
-    out = pd.Series(values.to_numpy(), index=frame.index) if len(unique) else None
-    if out is None:
-        return pd.Series([None] * len(frame), index=frame.index, dtype=unique[column].dtype)
-    return out.where(found)
+    values = source.iloc[np.where(found, positions, 0)]
+    return pd.Series(values.to_numpy(), index=frame.index).where(found)
 
 
 # --- referrals, CP plans, CP visits ---------------------------------------------------------------
@@ -170,13 +153,13 @@ def _visit_plans(visits: pd.DataFrame, plans: pd.DataFrame) -> np.ndarray:
     visit on the day a plan ends belongs to it). A binary search over plans sorted by one packed
     (child, start day) key does for millions of visits what a row-by-row lookup cannot.
     """
-    visit_child, plan_child = _codes(visits["child_id"], plans["child_id"])
+    visit_child, plan_child = keys.codes(visits["child_id"], plans["child_id"])
     plan_start = _days(plans["start_date"])
     plan_end = intervals.end_days(plans["end_date"])
     by_start = np.argsort(intervals.pack(plan_child, plan_start), kind="stable")
-    keys = intervals.pack(plan_child, plan_start)[by_start]
+    plan_keys = intervals.pack(plan_child, plan_start)[by_start]
     visit_day = _days(visits["visit_date"])
-    found = np.searchsorted(keys, intervals.pack(visit_child, visit_day), side="right") - 1
+    found = np.searchsorted(plan_keys, intervals.pack(visit_child, visit_day), side="right") - 1
     candidate = by_start[np.maximum(found, 0)]
     inside = (
         (found >= 0)
@@ -194,7 +177,7 @@ def _previous_visit_date(frame: pd.DataFrame, tables: Tables) -> pd.Series:
     plans = tables["cp_plans"]
     plan = _visit_plans(frame, plans)
     visit_date = frame["visit_date"].to_numpy(dtype="datetime64[ns]")
-    order = _order(plan, _days(visit_date), frame["visit_id"].to_numpy())
+    order = _order(plan, _days(visit_date), frame["visit_id"])
     previous = _neighbours(plan, order, visit_date, 1)
     # The first visit of a plan is measured from the plan's start; outside any plan, null.
     plan_start = plans["start_date"].to_numpy(dtype="datetime64[ns]")
@@ -217,11 +200,11 @@ def _episode_history(frame: pd.DataFrame) -> pd.DataFrame:
     n = len(frame)
     order = _sorted(frame, "child_id", "start_date", "episode_id")
     # Codes and flags (hash-based isin) rather than strings: numpy compares ints quickly.
-    child = _codes(frame["child_id"])[0][order]
+    child = keys.codes(frame["child_id"])[0][order]
     start = frame["start_date"].to_numpy(dtype="datetime64[ns]")[order]
     end = frame["end_date"].to_numpy(dtype="datetime64[ns]")[order]
-    ptype = _codes(frame["placement_type"])[0][order]
-    provider = _codes(frame["placement_provider"])[0][order]
+    ptype = keys.codes(frame["placement_type"])[0][order]
+    provider = keys.codes(frame["placement_provider"])[0][order]
 
     def flag(column: str, codes: tuple[str, ...]) -> np.ndarray:
         found: np.ndarray = frame[column].isin(codes).to_numpy(dtype=bool)[order]
@@ -562,12 +545,8 @@ def _cp_unvisited_spells(tables: Tables) -> pd.DataFrame:
         anchor + _VISIT_DUE_DAYS + 1, plan_start[plan_of] + _PLAN_GRACE_DAYS + 1
     )
     # An empty stretch (the next visit came in time) has end <= start; merge drops it.
-    child, ids = pd.factorize(plans["child_id"])
-    return intervals.merge(
-        intervals.Spells(
-            child[plan_of].astype(np.int64), overdue_from, until, np.asarray(ids, dtype=object)
-        )
-    ).frame()
+    child, ids = keys.coded(plans["child_id"])
+    return intervals.merge(intervals.Spells(child[plan_of], overdue_from, until, ids)).frame()
 
 
 _CIN_CACHE: list[tuple[pd.DataFrame, intervals.Spells]] = []
@@ -608,7 +587,7 @@ def _care_ladder(tables: Tables) -> pd.DataFrame:
     episodes = tables["cla_episodes"]
     placed = pd.DataFrame(
         {
-            "child_id": episodes["child_id"].to_numpy(dtype=object),
+            "child_id": episodes["child_id"].array,
             "category": _care_ladder_category(episodes),
             "start_date": episodes["start_date"].to_numpy(dtype="datetime64[ns]"),
             "end_date": episodes["end_date"].to_numpy(dtype="datetime64[ns]"),
@@ -619,7 +598,7 @@ def _care_ladder(tables: Tables) -> pd.DataFrame:
     dob = _child_date_of_birth(sgo, tables)
     guardianship = pd.DataFrame(
         {
-            "child_id": sgo["child_id"].to_numpy(dtype=object),
+            "child_id": sgo["child_id"].array,
             "category": "special_guardianship",
             "start_date": sgo["end_date"].to_numpy(dtype="datetime64[ns]"),
             "end_date": calendar.add_months(dob, _ADULTHOOD_YEARS * 12).to_numpy(
@@ -634,8 +613,8 @@ def _care_ladder(tables: Tables) -> pd.DataFrame:
             | (guardianship["end_date"] > guardianship["start_date"])
         )
     ]
+    # both parts hold the episodes' own child_id column type (the shared codes, once loaded)
     out = pd.concat([placed, guardianship], ignore_index=True)
-    out["child_id"] = out["child_id"].astype(object)
     out["category"] = out["category"].astype(object)
     return out
 

@@ -13,6 +13,24 @@ from kpi_engine import contract
 from kpi_engine.expressions import ValueType
 
 
+def _tables(reads: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(r.split(".")[0] for r in reads))
+
+
+def _columns(table: str, *names: str) -> tuple[str, ...]:
+    """``table.name`` for each name: how ``reads`` names extract columns."""
+    return tuple(f"{table}.{n}" for n in names)
+
+
+_SPELLS = {
+    t: _columns(t, "child_id", "start_date", "end_date")
+    for t in ("cp_plans", "cla_episodes", "cin_plans")
+}
+"""What the per-child spells of plans and episodes read."""
+_CIN_REFERRALS = _columns("referrals", "child_id", "outcome", "referral_date", "closure_date")
+"""What the open child in need cases read."""
+
+
 @dataclass(frozen=True)
 class DerivedField:
     """A column the engine adds to an extract table."""
@@ -21,8 +39,14 @@ class DerivedField:
     name: str
     type: ValueType
     doc: str
-    needs: tuple[str, ...] = ()
-    """Further extract tables the computation reads (besides ``table``)."""
+    reads: tuple[str, ...]
+    """Every extract column the computation reads, as ``table.column``: a run loads only the
+    columns its definitions read (tests check each field computes from these alone)."""
+
+    @property
+    def needs(self) -> tuple[str, ...]:
+        """Further extract tables the computation reads (besides ``table``)."""
+        return tuple(t for t in _tables(self.reads) if t != self.table)
 
 
 @dataclass(frozen=True)
@@ -32,9 +56,27 @@ class DerivedTable:
     name: str
     columns: dict[str, ValueType]
     doc: str
-    needs: tuple[str, ...]
-    """Extract tables it is built from; all must be present."""
+    reads: tuple[str, ...]
+    """Every extract column it is built from, as ``table.column``."""
 
+    @property
+    def needs(self) -> tuple[str, ...]:
+        """Extract tables it is built from; all must be present."""
+        return _tables(self.reads)
+
+
+_EPISODE_HISTORY = _columns(
+    "cla_episodes",
+    "child_id",
+    "start_date",
+    "end_date",
+    "episode_id",
+    "reason_new_episode",
+    "placement_type",
+    "placement_provider",
+    "legal_status",
+)
+"""What the placement history behind the NI 62 / NI 63 fields reads (one pass serves all)."""
 
 DERIVED_FIELDS: tuple[DerivedField, ...] = (
     DerivedField(
@@ -43,6 +85,7 @@ DERIVED_FIELDS: tuple[DerivedField, ...] = (
         "date",
         "Date of the same child's most recent earlier referral (null if none). A re-referral is a "
         "referral within 12 months of this date (DfE CIN census).",
+        reads=_columns("referrals", "child_id", "referral_date", "referral_id"),
     ),
     DerivedField(
         "cp_plans",
@@ -51,12 +94,14 @@ DERIVED_FIELDS: tuple[DerivedField, ...] = (
         "End date of the same child's most recent earlier child protection plan (null if none). "
         "A second or subsequent plan is one with a previous plan at any time (DfE), or whose "
         "previous plan ended within a lookback the definition states.",
+        reads=_columns("cp_plans", "child_id", "start_date", "cp_plan_id", "end_date"),
     ),
     DerivedField(
         "cp_plans",
         "previous_plan_start_date",
         "date",
         "Start date of the same child's most recent earlier child protection plan (null if none).",
+        reads=_columns("cp_plans", "child_id", "start_date", "cp_plan_id"),
     ),
     DerivedField(
         "cp_visits",
@@ -64,14 +109,17 @@ DERIVED_FIELDS: tuple[DerivedField, ...] = (
         "date",
         "The child's previous CP visit within the same plan, or the plan's start date when this "
         "is the plan's first visit (null when the visit falls outside any plan).",
-        needs=("cp_plans",),
+        reads=(*_columns("cp_visits", "child_id", "visit_date", "visit_id"), *_SPELLS["cp_plans"]),
     ),
     DerivedField(
         "cla_episodes",
         "date_of_birth",
         "date",
         "The child's date of birth, from the children table.",
-        needs=("children",),
+        reads=(
+            *_columns("cla_episodes", "child_id"),
+            *_columns("children", "child_id", "date_of_birth"),
+        ),
     ),
     DerivedField(
         "cla_episodes",
@@ -81,6 +129,7 @@ DERIVED_FIELDS: tuple[DerivedField, ...] = (
         "(legal status change, same carer); not a temporary absence (T0-T4) nor the return from "
         "one to the previous placement; not placement for adoption with the current foster "
         "carer (A3/A5); not a placement shorter than 24 hours.",
+        reads=_EPISODE_HISTORY,
     ),
     DerivedField(
         "cla_episodes",
@@ -88,6 +137,7 @@ DERIVED_FIELDS: tuple[DerivedField, ...] = (
         "date",
         "Start date of the placement the episode belongs to (episodes joined while no new "
         "placement starts; a temporary absence belongs to the placement it interrupts).",
+        reads=_EPISODE_HISTORY,
     ),
     DerivedField(
         "cla_episodes",
@@ -96,12 +146,14 @@ DERIVED_FIELDS: tuple[DerivedField, ...] = (
         "End date of the placement two before the current one (null if the child has had fewer "
         "than three). NI 62: a child has had 3+ placements in the 12 months to period end when "
         "period_end < add_months(this, 12).",
+        reads=_EPISODE_HISTORY,
     ),
     DerivedField(
         "cla_episodes",
         "period_of_care_start_date",
         "date",
         "Start of the period of care (a run of contiguous episodes) the episode belongs to.",
+        reads=_EPISODE_HISTORY,
     ),
     DerivedField(
         "cla_episodes",
@@ -110,6 +162,7 @@ DERIVED_FIELDS: tuple[DerivedField, ...] = (
         "Start of the continuous spell of care not under short breaks (V3/V4): a short-break "
         "episode breaks the spell, so 'looked after continuously for 2.5 years without short "
         "breaks' (NI 63) is period_end >= add_months(this, 30).",
+        reads=_EPISODE_HISTORY,
     ),
     DerivedField(
         "cla_episodes",
@@ -117,6 +170,7 @@ DERIVED_FIELDS: tuple[DerivedField, ...] = (
         "date",
         "Start of the current placement, or for a child placed for adoption (A3-A6), of the "
         "placement before it, so that adoptive and previous placement together count (NI 63).",
+        reads=_EPISODE_HISTORY,
     ),
     DerivedField(
         "cla_episodes",
@@ -126,54 +180,65 @@ DERIVED_FIELDS: tuple[DerivedField, ...] = (
         "provision), internal_residential (K2/R1 own provision PR1), independent_fostering "
         "(U1-U6 private or voluntary PR4/PR5), trust_foster_carers (U1-U6 own provision PR1), "
         "other.",
+        reads=_columns("cla_episodes", "placement_type", "placement_provider"),
     ),
     DerivedField(
         "supervisions",
         "staff_frontline",
         "bool",
         "Whether the supervised worker is frontline (from the staff table).",
-        needs=("staff",),
+        reads=(*_columns("supervisions", "staff_id"), *_columns("staff", "staff_id", "frontline")),
     ),
     DerivedField(
         "supervisions",
         "staff_caseholding",
         "bool",
         "Whether the supervised worker holds cases (from the staff table).",
-        needs=("staff",),
+        reads=(
+            *_columns("supervisions", "staff_id"),
+            *_columns("staff", "staff_id", "caseholding"),
+        ),
     ),
     DerivedField(
         "supervisions",
         "staff_end_date",
         "date",
         "The supervised worker's end date, null while in post (from the staff table).",
-        needs=("staff",),
+        reads=(*_columns("supervisions", "staff_id"), *_columns("staff", "staff_id", "end_date")),
     ),
     DerivedField(
         "supervisions",
         "next_supervision_date",
         "date",
         "The worker's next recorded supervision after this one (null if none yet).",
+        reads=_columns("supervisions", "staff_id", "supervision_date", "supervision_id"),
     ),
     DerivedField(
         "allocations",
         "staff_qualified_social_worker",
         "bool",
         "Whether the allocated worker is a qualified social worker (from the staff table).",
-        needs=("staff",),
+        reads=(
+            *_columns("allocations", "staff_id"),
+            *_columns("staff", "staff_id", "qualified_social_worker"),
+        ),
     ),
     DerivedField(
         "allocations",
         "staff_caseholding",
         "bool",
         "Whether the allocated worker holds cases (from the staff table).",
-        needs=("staff",),
+        reads=(*_columns("allocations", "staff_id"), *_columns("staff", "staff_id", "caseholding")),
     ),
     DerivedField(
         "yos_disposals",
         "date_of_birth",
         "date",
         "The young person's date of birth, from the youth offending cohort.",
-        needs=("yos_cohort",),
+        reads=(
+            *_columns("yos_disposals", "young_person_id"),
+            *_columns("yos_cohort", "young_person_id", "date_of_birth"),
+        ),
     ),
 )
 
@@ -197,49 +262,84 @@ DERIVED_TABLES: dict[str, DerivedTable] = {
             "keeping-in-touch contact nearest the birthday, from 3 months before to 1 month "
             "after (DfE SSDA903 care leaver rules). No contact in that window: in_touch false, "
             "eet and accommodation_suitable false; those not in touch stay in the denominator.",
-            needs=("care_leavers", "care_leaver_contacts"),
+            reads=(
+                *_columns("care_leavers", "child_id", "date_of_birth", "qualifying"),
+                *_columns(
+                    "care_leaver_contacts",
+                    "child_id",
+                    "contact_date",
+                    "contact_id",
+                    "in_touch",
+                    "activity",
+                    "accommodation_suitable",
+                ),
+            ),
         ),
         DerivedTable(
             "cp_cla_spells",
             {"child_id": "string", "start_date": "date", "end_date": "date"},
             "Spells in which a child is subject to a child protection plan or looked after "
             "(overlapping plans and episodes merged per child).",
-            needs=("cp_plans", "cla_episodes"),
+            reads=(*_SPELLS["cp_plans"], *_SPELLS["cla_episodes"]),
         ),
         DerivedTable(
             "cp_cla_qsw_spells",
             {"child_id": "string", "start_date": "date", "end_date": "date"},
             "The parts of cp_cla_spells during which the child's case is allocated to a "
             "qualified social worker.",
-            needs=("cp_plans", "cla_episodes", "allocations", "staff"),
+            reads=(
+                *_SPELLS["cp_plans"],
+                *_SPELLS["cla_episodes"],
+                *_columns("allocations", "child_id", "staff_id", "start_date", "end_date"),
+                *_columns("staff", "staff_id", "qualified_social_worker"),
+            ),
         ),
         DerivedTable(
             "cp_unvisited_spells",
             {"child_id": "string", "start_date": "date", "end_date": "date"},
             "Spells in which a child has been on a CP plan for more than 28 days and has had no "
             "CP visit in the last 14 days (the service's 2-weekly expectation, year-1 A4).",
-            needs=("cp_plans", "cp_visits"),
+            reads=(
+                *_SPELLS["cp_plans"],
+                *_columns("cp_visits", "child_id", "visit_date", "child_seen"),
+            ),
         ),
         DerivedTable(
             "cin_cases",
             {"child_id": "string", "start_date": "date", "end_date": "date"},
             "Open child in need cases: referrals that went to assessment, from referral to "
             "closure, merged per child.",
-            needs=("referrals",),
+            reads=_CIN_REFERRALS,
         ),
         DerivedTable(
             "cin_cases_with_plan",
             {"child_id": "string", "start_date": "date", "end_date": "date"},
             "The parts of cin_cases during which the child has an open child in need plan, "
             "child protection plan or looked-after episode.",
-            needs=("referrals", "cin_plans", "cp_plans", "cla_episodes"),
+            reads=(
+                *_CIN_REFERRALS,
+                *_SPELLS["cin_plans"],
+                *_SPELLS["cp_plans"],
+                *_SPELLS["cla_episodes"],
+            ),
         ),
         DerivedTable(
             "care_ladder",
             {"child_id": "string", "category": "string", "start_date": "date", "end_date": "date"},
             "Children by care ladder category: looked-after placements by care_ladder_category, "
             "and special guardianship (left care under an SGO, reason E45-E48, until age 18).",
-            needs=("cla_episodes", "children"),
+            reads=(
+                *_columns(
+                    "cla_episodes",
+                    "child_id",
+                    "placement_type",
+                    "placement_provider",
+                    "start_date",
+                    "end_date",
+                    "reason_ceased",
+                ),
+                *_columns("children", "child_id", "date_of_birth"),
+            ),
         ),
     )
 }
@@ -278,6 +378,29 @@ def tables_needed(table: str) -> tuple[str, ...]:
         return DERIVED_TABLES[table].needs
     extra = {t for f in derived_fields_for(table).values() for t in f.needs}
     return (table, *sorted(extra - {table}))
+
+
+def columns_read(table: str, names: set[str]) -> dict[str, set[str]]:
+    """The extract columns, by table, behind the ``names`` a definition reads on ``table``.
+
+    ``names`` are columns and derived fields of an extract table; a derived table reads what
+    it is built from, whatever names are asked of it. Unknown names are left out (the
+    definition validator reports them).
+    """
+    if table in DERIVED_TABLES:
+        reads: tuple[str, ...] = DERIVED_TABLES[table].reads
+    elif table in contract.TABLES:
+        own = set(contract.TABLES[table].column_names)
+        fields = derived_fields_for(table)
+        reads = tuple(f"{table}.{n}" for n in sorted(names & own))
+        reads += tuple(r for n in sorted(names) if n in fields for r in fields[n].reads)
+    else:
+        return {}
+    out: dict[str, set[str]] = {}
+    for qualified in reads:
+        t, column = qualified.split(".")
+        out.setdefault(t, set()).add(column)
+    return out
 
 
 _VALUE_TYPES: dict[str, ValueType] = {

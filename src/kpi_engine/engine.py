@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kpi_engine import derivations, derived
+from kpi_engine import derivations, derived, keys
 from kpi_engine.definitions import (
     Count,
     Definition,
@@ -44,7 +44,7 @@ from kpi_engine.periods import (
     Period,
     financial_year_end,
     is_month_end,
-    month_index,
+    months_of,
     periods_for,
 )
 from kpi_engine.rating import RatingStatus, rate_values, round_reported, threshold_columns
@@ -133,11 +133,10 @@ def _apply_bounds(rows: _Rows, bounds: list[Binary]) -> _Rows:
         dates = evaluate(other, rows.frame)
         if not isinstance(dates, pd.Series):
             dates = pd.Series([dates] * len(rows.frame), index=rows.frame.index)
-        dates = pd.to_datetime(dates).dt.normalize()
-        m = month_index(dates)
-        valid &= ~np.isnan(m)
-        m = np.nan_to_num(m).astype(np.int64)
-        at_end = is_month_end(dates)
+        days = np.asarray(pd.to_datetime(dates), dtype="datetime64[ns]").astype("datetime64[D]")
+        m, present = months_of(days)
+        valid &= present
+        at_end = is_month_end(days)
         # period end P_m is the last day of month m: P_m >= X ⟺ m >= month(X), and so on
         if op == ">=":
             lo = np.maximum(lo, m)
@@ -158,12 +157,10 @@ def _window_ranges(
     lag = window.lag_months
     if window.type is WindowType.open_at_end:
         assert spec.start is not None and spec.end is not None
-        start = month_index(frame[spec.start])
-        end = month_index(frame[spec.end])
-        ok = ~np.isnan(start)
-        lo = np.nan_to_num(start).astype(np.int64)
+        lo, ok = months_of(frame[spec.start])
+        end, ended = months_of(frame[spec.end])
         # open at the end of month m ⟺ start <= P_m and (no end, or end > P_m) ⟺ m < month(end)
-        hi = np.where(np.isnan(end), _FAR_FUTURE, np.nan_to_num(end) - 1).astype(np.int64)
+        hi = np.where(ended, end - 1, _FAR_FUTURE)
         return lo + lag, hi + lag, ok
     if window.type is WindowType.latest_year:
         assert spec.year is not None
@@ -181,9 +178,7 @@ def _window_ranges(
     dates = evaluate(parse(spec.date), frame)
     if not isinstance(dates, pd.Series):  # a constant date: every row has it
         dates = pd.Series([dates] * len(frame), index=frame.index)
-    event = month_index(pd.to_datetime(dates))
-    ok = ~np.isnan(event)
-    e = np.nan_to_num(event).astype(np.int64)
+    e, ok = months_of(pd.to_datetime(dates))
     if window.type is WindowType.in_period:
         return e + lag, e + lag + definition.frequency.months - 1, ok
     if window.type is WindowType.rolling:
@@ -194,16 +189,27 @@ def _window_ranges(
 
 
 def _select(
-    frame: pd.DataFrame, spec: Count, window: Window, definition: Definition, m0: int, m1: int
+    frame: pd.DataFrame,
+    spec: Count,
+    window: Window,
+    definition: Definition,
+    m0: int,
+    m1: int,
+    columns: set[str] | None = None,
 ) -> _Rows:
-    """The rows of ``frame`` that ``spec`` counts in some month of [m0, m1], with their ranges."""
+    """The rows of ``frame`` that ``spec`` counts in some month of [m0, m1], with their ranges.
+
+    Only ``columns`` (all when None) are kept: copying the selected rows of columns nobody
+    reads afterwards is most of the cost on a table of millions of rows.
+    """
     row_conditions, bounds = _split_filter(spec.filter)
     mask = np.ones(len(frame), dtype=bool)
     for c in row_conditions:
         mask &= evaluate_mask_node(c, frame)
     lo, hi, ok = _window_ranges(frame, spec, window, definition)
     mask &= ok & (hi >= m0) & (lo <= m1)
-    rows = _Rows(frame[mask], lo[mask], hi[mask])
+    kept = frame if columns is None else frame[[c for c in frame.columns if c in columns]]
+    rows = _Rows(kept[mask], lo[mask], hi[mask])
     return _apply_bounds(rows, bounds)
 
 
@@ -273,13 +279,13 @@ def _measure(
         weights = np.asarray(values, dtype=float)
         return _tally(rows.lo, rows.hi, m0, months, weights, groups, n_groups)
     if counting.count == "distinct":
-        codes, uniques = pd.factorize(rows.frame[counting.key or "child_id"], sort=False)
-        keys = codes.astype(np.int64)
+        # a loaded extract's child ids are already codes (kpi_engine.keys): nothing to hash
+        codes, uniques = keys.coded(rows.frame[counting.key or "child_id"])
         if groups is not None:
             # a child counts once per breakdown value: key = (group, child)
-            keys = groups.astype(np.int64) * (len(uniques) + 1) + keys
-        keys, lo, hi = _merge_ranges(keys, rows.lo, rows.hi)
-        merged_groups = None if groups is None else keys // (len(uniques) + 1)
+            codes = groups.astype(np.int64) * (len(uniques) + 1) + codes
+        codes, lo, hi = _merge_ranges(codes, rows.lo, rows.hi)
+        merged_groups = None if groups is None else codes // (len(uniques) + 1)
         return _tally(lo, hi, m0, months, None, merged_groups, n_groups)
     return _tally(rows.lo, rows.hi, m0, months, None, groups, n_groups)
 
@@ -337,6 +343,26 @@ class _TableCache:
         return self.prepared[table]
 
 
+def names_read(d: Definition) -> dict[str, set[str]]:
+    """Every column or derived field name the definition reads, by the table it counts over.
+
+    Filters, dates, windows, sums, the distinct key (``child_id`` unless named) and the
+    breakdown column: ``kpi_engine.derived.columns_read`` turns these into extract columns.
+    """
+    out: dict[str, set[str]] = {}
+    for spec, table in _specs(d):
+        names = out.setdefault(table, set())
+        names |= _referenced_names(spec)
+        # a subset numerator with no count of its own counts as its denominator does
+        inherits = spec.is_subset and spec.count is None and d.denominator is not None
+        counting = d.denominator if inherits and d.denominator is not None else spec
+        if counting.count == "distinct":
+            names.add(counting.key or "child_id")
+        if d.breakdown is not None:
+            names.add(d.breakdown.column)
+    return out
+
+
 def _specs(d: Definition) -> list[tuple[Count, str]]:
     out: list[tuple[Count, str]] = []
     if d.status is not Status.active:
@@ -382,12 +408,14 @@ def _figures(d: Definition, cache: _TableCache, m0: int, months: int) -> _Figure
         if missing:
             raise NoData(f"needs table {', '.join(missing)}, absent from the extract")
     m1 = m0 + months - 1
+    # what is read once the rows are chosen: later filters, sums, distinct keys, breakdowns
+    used = {n for names in names_read(d).values() for n in names}
 
     den_rows: _Rows | None = None
     if den_spec is not None:
         assert den_spec.table is not None
         den_rows = _select(
-            cache.get(den_spec.table), den_spec, den_spec.window or d.window, d, m0, m1
+            cache.get(den_spec.table), den_spec, den_spec.window or d.window, d, m0, m1, used
         )
     if num_spec.is_subset:
         assert den_rows is not None and den_spec is not None
@@ -400,7 +428,7 @@ def _figures(d: Definition, cache: _TableCache, m0: int, months: int) -> _Figure
     else:
         assert num_spec.table is not None
         num_rows = _select(
-            cache.get(num_spec.table), num_spec, num_spec.window or d.window, d, m0, m1
+            cache.get(num_spec.table), num_spec, num_spec.window or d.window, d, m0, m1, used
         )
         num_counting = num_spec
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from kpi_engine import keys
+
 COLUMNS = ["child_id", "start_date", "end_date"]
 
 _DAY_BITS = 20
@@ -33,15 +35,15 @@ class Spells:
     child: np.ndarray
     start: np.ndarray
     end: np.ndarray
-    children: np.ndarray
-    """The child ids the codes index."""
+    children: pd.Index
+    """The child ids the codes index (for a loaded extract, its shared list of child ids)."""
 
     def frame(self) -> pd.DataFrame:
         end = self.end.astype("datetime64[D]").astype("datetime64[ns]")
         end[self.end >= OPEN_DAY] = np.datetime64("NaT")
         # child ids as a categorical over the codes: no Python string per spell (millions at
         # national scale), and the engine's distinct counting reads the codes directly
-        child_id = pd.Categorical.from_codes(self.child, categories=pd.Index(self.children))
+        child_id = pd.Categorical.from_codes(self.child, categories=self.children)
         return pd.DataFrame(
             {
                 "child_id": child_id,
@@ -67,10 +69,10 @@ def spells(
     child: pd.Series, start: pd.Series | np.ndarray, end: pd.Series | np.ndarray | None = None
 ) -> Spells:
     """Spells from columns (child ids, start dates, end dates; a null end is open)."""
-    codes, uniques = pd.factorize(child)
+    codes, uniques = keys.coded(child)
     start_days = _days(start, EARLIEST_DAY)
     end_days = _days(end, OPEN_DAY) if end is not None else np.full(len(codes), OPEN_DAY)
-    return Spells(codes.astype(np.int64), start_days, end_days, np.asarray(uniques, dtype=object))
+    return Spells(codes, start_days, end_days, uniques)
 
 
 def from_frame(frame: pd.DataFrame) -> Spells:
@@ -80,14 +82,14 @@ def from_frame(frame: pd.DataFrame) -> Spells:
 
 def _recode(parts: list[Spells]) -> list[Spells]:
     """The same spells, their child codes made to index one shared id list."""
-    if len(parts) == 1:
-        return parts
-    ids = np.concatenate([p.children for p in parts])
-    codes, uniques = pd.factorize(ids)
+    first = parts[0].children
+    if all(p.children is first or p.children.is_(first) for p in parts[1:]):
+        return parts  # already coded over the same ids (a loaded extract's shared child ids)
+    codes, uniques = pd.factorize(first.append([p.children for p in parts[1:]]))
     out, at = [], 0
-    children = np.asarray(uniques, dtype=object)
+    children = pd.Index(uniques)
     for p in parts:
-        mapping = codes[at : at + len(p.children)].astype(np.int64)
+        mapping = np.append(codes[at : at + len(p.children)].astype(np.int64), -1)  # null: -1
         out.append(Spells(mapping[p.child], p.start, p.end, children))
         at += len(p.children)
     return out

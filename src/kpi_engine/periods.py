@@ -42,16 +42,35 @@ def month_end(index: int) -> pd.Timestamp:
     return month_start(index + 1) - pd.Timedelta(days=1)
 
 
-def month_index(dates: pd.Series | pd.DatetimeIndex) -> np.ndarray:
+def months_of(dates: pd.Series | pd.DatetimeIndex | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Month index of each date (int64) and which dates are present (null: False, month 0).
+
+    numpy's month unit does this in one cast; the calendar fields of pandas' ``.dt`` cost ten
+    times as much on a table of millions of rows.
+    """
+    values = np.asarray(dates, dtype="datetime64[ns]")
+    present = ~np.isnat(values)
+    months = values.astype("datetime64[M]").astype(np.int64) + _EPOCH_MONTH
+    months[~present] = 0
+    return months, present
+
+
+_EPOCH_MONTH = 1970 * 12  # numpy counts months from January 1970
+
+
+def month_index(dates: pd.Series | pd.DatetimeIndex | np.ndarray) -> np.ndarray:
     """Month index of each date (float array, NaN where the date is null)."""
-    d = pd.DatetimeIndex(dates)
-    return np.asarray((d.year * 12 + d.month - 1).to_numpy(dtype=float, na_value=np.nan))
+    months, present = months_of(dates)
+    return np.where(present, months, np.nan)
 
 
-def is_month_end(dates: pd.Series | pd.DatetimeIndex) -> np.ndarray:
-    d = pd.DatetimeIndex(dates)
-    midnight = np.asarray((d.hour == 0) & (d.minute == 0) & (d.second == 0), dtype=bool)
-    month_end: np.ndarray = np.asarray(d.is_month_end, dtype=bool) & midnight
+def is_month_end(dates: pd.Series | pd.DatetimeIndex | np.ndarray) -> np.ndarray:
+    """Whether each date is midnight on the last day of its month (null: False)."""
+    values = np.asarray(dates, dtype="datetime64[ns]")
+    days = values.astype("datetime64[D]")
+    midnight = values == days.astype("datetime64[ns]")
+    last_day = (days + 1).astype("datetime64[M]") != days.astype("datetime64[M]")
+    month_end: np.ndarray = midnight & last_day & ~np.isnat(values)
     return month_end
 
 

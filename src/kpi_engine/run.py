@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from kpi_engine import derived, engine
+from kpi_engine import contract, derived, engine
 from kpi_engine.definitions import Definition, DefinitionSet
 from kpi_engine.extract import Extract, load_extract
 from kpi_engine.periods import PeriodError, month_index, month_label, month_range, parse_month
@@ -78,6 +78,31 @@ def tables_needed(definitions: Sequence[Definition]) -> set[str]:
     return needed
 
 
+def columns_needed(definitions: Sequence[Definition]) -> dict[str, set[str]]:
+    """Every extract column the definitions read, by table, with each table's key.
+
+    A run loads only these: on a national extract the columns nobody reads (a child's
+    ethnicity, an assessment's referral) cost as much to load and check as the rest. Keys
+    are always loaded, so a repeated record is still an error rather than a double count.
+    """
+    needed: dict[str, set[str]] = {}
+    for d in definitions:
+        for table, names in engine.names_read(d).items():
+            for name, columns in derived.columns_read(table, names).items():
+                needed.setdefault(name, set()).update(columns)
+    return with_keys(needed)
+
+
+def with_keys(columns: dict[str, set[str]]) -> dict[str, set[str]]:
+    """``columns`` (table → column names) with each table's key column added."""
+    out = {table: set(names) for table, names in columns.items()}
+    for table, names in out.items():
+        key = contract.TABLES[table].key
+        if key is not None:
+            names.add(key)
+    return out
+
+
 def latest_complete_month(extract: Extract) -> int:
     """The default period: the last whole month before the extract was taken.
 
@@ -127,7 +152,7 @@ def compute_run(
     """Load the extract (only the tables needed) and compute the requested periods."""
     definitions = select_definitions(definition_set, indicators)
     # dangling references are warnings that never change a figure: kpi validate reports them
-    extract = load_extract(extracts, tables=sorted(tables_needed(definitions)), references=False)
+    extract = load_extract(extracts, columns=columns_needed(definitions), references=False)
     months = resolve_months(extract, period, first, last)
     results = engine.compute(
         extract, definitions, months, definition_set=definition_set.name, progress=progress

@@ -1,0 +1,164 @@
+"""People ids as integer codes shared across an extract's tables.
+
+A national extract names the same children tens of millions of times (referrals, visits,
+episodes, allocations...). Every rule that follows a child's history, joins a child to their
+date of birth or counts children once has to compare those ids. Hashing the strings again in
+every derivation cost more than the rules themselves, so the loader codes each id of
+:data:`kpi_engine.contract.SHARED_KEYS` once: every table's column becomes a categorical over
+one shared list of ids (:func:`share`), and equal ids have equal codes in every table.
+
+The helpers here take the fast path when columns share their categories and fall back to
+hashing otherwise, so frames built by hand (tests, the Python API) give the same answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, MutableMapping
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from kpi_engine import contract
+
+_TEXT_TYPES = {pa.string(): pd.StringDtype("pyarrow", na_value=np.nan)}
+
+
+def _categories(column: pd.Series | pd.Index) -> pd.Index | None:
+    dtype = column.dtype
+    return dtype.categories if isinstance(dtype, pd.CategoricalDtype) else None
+
+
+def shared_categories(*columns: pd.Series) -> pd.Index | None:
+    """The categories every column is coded over, or None if they are not all shared."""
+    first = _categories(columns[0]) if columns else None
+    if first is None:
+        return None
+    for column in columns[1:]:
+        other = _categories(column)
+        if other is None or not (other is first or other.is_(first)):
+            return None
+    return first
+
+
+def _raw_codes(column: pd.Series) -> np.ndarray:
+    codes: np.ndarray = np.asarray(column.cat.codes, dtype=np.int64)
+    return codes
+
+
+def codes(*columns: pd.Series) -> list[np.ndarray]:
+    """Integer codes of the columns, shared across them (equal values, equal codes; null -1).
+
+    Codes are for equality only: their order means nothing.
+    """
+    if not columns:
+        return []
+    if shared_categories(*columns) is not None:
+        return [_raw_codes(c) for c in columns]
+    joint = pd.factorize(pd.concat([c.reset_index(drop=True) for c in columns]))[0]
+    out, at = [], 0
+    for column in columns:
+        out.append(np.asarray(joint[at : at + len(column)], dtype=np.int64))
+        at += len(column)
+    return out
+
+
+def coded(column: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """One column's codes (null -1) and the values they index."""
+    categories = _categories(column)
+    if categories is not None:
+        return _raw_codes(column), categories
+    values, uniques = pd.factorize(column)
+    return np.asarray(values, dtype=np.int64), pd.Index(uniques)
+
+
+def positions(values: pd.Series, keys: pd.Series) -> np.ndarray:
+    """For each of ``values``, the position of the equal value in ``keys`` (-1 where none).
+
+    ``keys`` is a table's key column; where a key repeats, its first row is the one found.
+    """
+    if shared_categories(values, keys) is not None:
+        key_codes = _raw_codes(keys)
+        where = np.full(len(keys.cat.categories) + 1, -1, dtype=np.int64)
+        rows = np.flatnonzero(key_codes >= 0)
+        # assigning the last row first leaves each code's first row in place
+        where[key_codes[rows[::-1]]] = rows[::-1]
+        found: np.ndarray = where[_raw_codes(values)]  # code -1 reads the final -1
+        return found
+    index = pd.Index(keys)
+    if not index.is_unique:
+        first = ~index.duplicated(keep="first")
+        kept = np.flatnonzero(first)
+        inner = pd.Index(keys[first]).get_indexer(values)
+        return np.where(inner >= 0, kept[np.maximum(inner, 0)], -1)
+    located: np.ndarray = index.get_indexer(values)
+    return located
+
+
+def _text(values: pd.Index) -> pa.Array:
+    """An Index of ids as one Arrow string array (no copy when Arrow already holds it)."""
+    array = pa.array(values.array) if hasattr(values.array, "__arrow_array__") else None
+    if array is None:
+        array = pa.array(np.asarray(values, dtype=object), type=pa.string())
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    return array if array.type == pa.string() else array.cast(pa.string())
+
+
+def _keyed_by(name: str) -> str | None:
+    """The table whose key is the id ``name`` itself (children for child_id)."""
+    for table in contract.TABLES.values():
+        column = table.column(name)
+        if table.key == name and column is not None and column.references is None:
+            return table.name
+    return None
+
+
+def share(tables: MutableMapping[str, pd.DataFrame]) -> None:
+    """Recode each shared id column of ``tables`` over one category list per id, in place.
+
+    Columns arrive from the loader as categoricals over their own table's values; only those
+    are recoded. The categories are the union of the tables' values, so an id that dangles (no
+    row in ``children``) keeps its own code. The table keyed by the id comes first: when every
+    id resolves, the union is that table's own list, and its type is reused as it is.
+    """
+    for name in contract.SHARED_KEYS:
+        holders = [t for t, f in tables.items() if name in f and _categories(f[name]) is not None]
+        root = _keyed_by(name)
+        holders.sort(key=lambda t: t != root)
+        if len(holders) < 2:
+            continue
+        # Arrow encodes the tables' id lists in one pass, into one dictionary: their union.
+        # (It hashes about three times faster than pandas' factorize on Arrow text.)
+        lists = [_text(tables[t][name].cat.categories) for t in holders]
+        encoded = pc.dictionary_encode(pa.concat_arrays(lists))
+        union = encoded.dictionary
+        first = tables[holders[0]][name].dtype
+        assert isinstance(first, pd.CategoricalDtype)
+        if len(union) == len(first.categories):
+            dtype = first  # the first table's ids, in its order: nothing to recode there
+        else:
+            dtype = pd.CategoricalDtype(pd.Index(union.to_pandas(types_mapper=_TEXT_TYPES.get)))
+        indices = encoded.indices.to_numpy().astype(np.int64)
+        at = 0
+        for table, ids in zip(holders, lists, strict=True):
+            mapping = np.append(indices[at : at + len(ids)], -1)
+            at += len(ids)
+            if tables[table][name].dtype is not dtype:
+                recoded = mapping[_raw_codes(tables[table][name])]  # code -1 reads the final -1
+                tables[table][name] = pd.Categorical.from_codes(recoded, dtype=dtype)
+
+
+def as_shared(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """A copy of ``tables`` with the shared id columns coded as the loader codes them.
+
+    For frames built by hand (tests, the Python API) that should take the loader's path.
+    """
+    out = {name: frame.copy(deep=False) for name, frame in tables.items()}
+    for frame in out.values():
+        for name in contract.SHARED_KEYS:
+            if name in frame and _categories(frame[name]) is None:
+                frame[name] = frame[name].astype("str").astype("category")
+    share(out)
+    return out
