@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from kpi_engine.cli import cli
-from kpi_engine.extract import EXAMPLES_PER_RULE, ExtractError, load_extract
+from kpi_engine.extract import EXAMPLES_PER_RULE, ExtractError, _needs_trimming, load_extract
 
 PLANS_HEADER = "cp_plan_id,child_id,start_date,end_date,category"
 
@@ -234,3 +234,34 @@ def test_a_run_reads_a_site_column_through_the_manifest_map(tmp_path):
     ]
     assert list(plans.columns) == ["cp_plan_id", "start_date"]
     assert plans["start_date"].iloc[0] == pd.Timestamp("2015-01-05")
+
+
+@pytest.mark.parametrize(
+    ("value", "read_as"),
+    [
+        ("c1", "c1"),
+        (" c1", "c1"),
+        ("c1\t", "c1"),
+        ("\u00a0c1\u3000", "c1"),  # Unicode spaces at either end
+        ("é1", "é1"),  # non-ASCII but not a space: kept as it is
+        ("a b", "a b"),  # an inner space is part of the value
+    ],
+)
+def test_text_is_trimmed_at_its_ends_only(tmp_path, value, read_as):
+    # child_id is a people id (coded), ethnicity plain text: both are trimmed the same way
+    write(
+        tmp_path,
+        "children.csv",
+        f"child_id,date_of_birth,sex,ethnicity,disabled\n{value},2010-01-01,F,{value},N\n",
+    )
+    children = load_extract(tmp_path).tables["children"]
+    assert (children["child_id"].iloc[0], children["ethnicity"].iloc[0]) == (read_as, read_as)
+
+
+def test_trimming_is_checked_on_every_chunk_and_slice():
+    # Arrow slices share their parent's buffers: each must be read at its own offset
+    clean = pa.array(["a", " b", "c", "d"]).slice(2)
+    assert not _needs_trimming(clean)
+    assert _needs_trimming(pa.chunked_array([clean, pa.array(["e "])]))
+    assert _needs_trimming(pa.chunked_array([clean, pa.array(["", None])]))
+    assert not _needs_trimming(pa.chunked_array([clean, pa.array([None, "f"])]))

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from kpi_engine import calendar, contract, derived, intervals, keys
+from kpi_engine._sorting import order_by
 
 Tables = Mapping[str, pd.DataFrame]
 
@@ -52,10 +53,9 @@ def _order(group: np.ndarray, days: np.ndarray, tie: pd.Series) -> np.ndarray:
     by their id, so the result never depends on the extract's row order. Only the tied rows'
     ids are read: turning millions of ids into strings would cost more than the sort.
     """
-    key = intervals.pack(group, days)
-    order = np.argsort(key, kind="stable")
-    k = key[order]
-    same = k[1:] == k[:-1]
+    order = order_by(group, intervals.sortable(days))
+    g, d = group[order], days[order]
+    same = (g[1:] == g[:-1]) & (d[1:] == d[:-1])
     if same.any():
         tied = np.zeros(len(order), dtype=bool)
         tied[1:] |= same
@@ -64,7 +64,7 @@ def _order(group: np.ndarray, days: np.ndarray, tie: pd.Series) -> np.ndarray:
         ids = np.asarray(tie.iloc[order[at]].astype("str").to_numpy(dtype=object))
         rank = pd.factorize(ids, sort=True)[0]
         # each run of equal keys keeps its place; within it, rows go in id order
-        order[at] = order[at][np.lexsort((rank, k[at]))]
+        order[at] = order[at][order_by(g[at], d[at], rank)]
     return order
 
 
@@ -156,7 +156,7 @@ def _visit_plans(visits: pd.DataFrame, plans: pd.DataFrame) -> np.ndarray:
     visit_child, plan_child = keys.codes(visits["child_id"], plans["child_id"])
     plan_start = _days(plans["start_date"])
     plan_end = intervals.end_days(plans["end_date"])
-    by_start = np.argsort(intervals.pack(plan_child, plan_start), kind="stable")
+    by_start = order_by(plan_child, intervals.sortable(plan_start))
     plan_keys = intervals.pack(plan_child, plan_start)[by_start]
     visit_day = _days(visits["visit_date"])
     found = np.searchsorted(plan_keys, intervals.pack(visit_child, visit_day), side="right") - 1
@@ -432,7 +432,7 @@ def add_derived_fields(
 # --- derived tables -------------------------------------------------------------------------------
 
 
-def _care_leaver_birthdays(tables: Tables) -> pd.DataFrame:
+def _care_leaver_birthdays(tables: Tables, built: Tables) -> pd.DataFrame:
     leavers = tables["care_leavers"]
     contacts = tables["care_leaver_contacts"]
     ages = (19, 20, 21)
@@ -503,11 +503,11 @@ def _cp_cla(tables: Tables) -> intervals.Spells:
     )
 
 
-def _cp_cla_spells(tables: Tables) -> pd.DataFrame:
+def _cp_cla_spells(tables: Tables, built: Tables) -> pd.DataFrame:
     return _cp_cla(tables).frame()
 
 
-def _cp_cla_qsw_spells(tables: Tables) -> pd.DataFrame:
+def _cp_cla_qsw_spells(tables: Tables, built: Tables) -> pd.DataFrame:
     allocations = tables["allocations"]
     qualified = _staff_field("qualified_social_worker")(allocations, tables)
     allocated = allocations[qualified.fillna(False).to_numpy(dtype=bool)]
@@ -520,7 +520,7 @@ _VISIT_DUE_DAYS = 14  # the service's 2-weekly CP visiting expectation (year-1 A
 _PLAN_GRACE_DAYS = 28  # "on a plan for more than 28 days"
 
 
-def _cp_unvisited_spells(tables: Tables) -> pd.DataFrame:
+def _cp_unvisited_spells(tables: Tables, built: Tables) -> pd.DataFrame:
     plans = tables["cp_plans"]
     visits = tables["cp_visits"]
     seen = visits[_truthy(visits["child_seen"])]
@@ -534,7 +534,7 @@ def _cp_unvisited_spells(tables: Tables) -> pd.DataFrame:
     # 28 days of the plan.
     plan_of = np.concatenate([with_start, visit_plan[in_plan]])
     anchor = np.concatenate([plan_start[with_start], _days(seen["visit_date"])[in_plan]])
-    order = np.argsort(intervals.pack(plan_of, anchor), kind="stable")
+    order = order_by(plan_of, intervals.sortable(anchor))
     plan_of, anchor = plan_of[order], anchor[order]
     last_of_plan = np.ones(len(plan_of), dtype=bool)
     last_of_plan[:-1] = plan_of[1:] != plan_of[:-1]
@@ -549,41 +549,38 @@ def _cp_unvisited_spells(tables: Tables) -> pd.DataFrame:
     return intervals.merge(intervals.Spells(child[plan_of], overdue_from, until, ids)).frame()
 
 
-_CIN_CACHE: list[tuple[pd.DataFrame, intervals.Spells]] = []
-"""The last referrals table's open cases: cin_cases and cin_cases_with_plan both need them."""
-
-
-def _cin(tables: Tables) -> intervals.Spells:
-    referrals = tables["referrals"]
-    if _CIN_CACHE and _CIN_CACHE[0][0] is referrals:
-        return _CIN_CACHE[0][1]
-    spells = _cin_spells(referrals)
-    _CIN_CACHE[:] = [(referrals, spells)]
-    return spells
-
-
 def _cin_spells(referrals: pd.DataFrame) -> intervals.Spells:
-    assessed = referrals[referrals["outcome"].isin(("assessment",)).to_numpy(dtype=bool)]
-    return intervals.merge(_spells(assessed, "referral_date", "closure_date"))
+    assessed = referrals["outcome"].isin(("assessment",)).to_numpy(dtype=bool)
+    # only the three columns the spells need are filtered, not the whole referrals table
+    return intervals.merge(
+        intervals.spells(
+            referrals["child_id"][assessed],
+            referrals["referral_date"].to_numpy()[assessed],
+            referrals["closure_date"].to_numpy()[assessed],
+        )
+    )
 
 
-def _cin_cases(tables: Tables) -> pd.DataFrame:
-    return _cin(tables).frame()
+def _cin_cases(tables: Tables, built: Tables) -> pd.DataFrame:
+    return _cin_spells(tables["referrals"]).frame()
 
 
-def _cin_cases_with_plan(tables: Tables) -> pd.DataFrame:
+def _cin_cases_with_plan(tables: Tables, built: Tables) -> pd.DataFrame:
     plans = intervals.union(
         _spells(tables["cin_plans"], "start_date", "end_date"),
         _spells(tables["cp_plans"], "start_date", "end_date"),
         _spells(tables["cla_episodes"], "start_date", "end_date"),
     )
-    return intervals.intersect(_cin(tables), plans).frame()
+    # the open cases are usually built already this run (CIN-PLAN's denominator)
+    cases = built.get("cin_cases")
+    cin = intervals.from_frame(cases) if cases is not None else _cin_spells(tables["referrals"])
+    return intervals.intersect(cin, plans).frame()
 
 
 _ADULTHOOD_YEARS = 18
 
 
-def _care_ladder(tables: Tables) -> pd.DataFrame:
+def _care_ladder(tables: Tables, built: Tables) -> pd.DataFrame:
     episodes = tables["cla_episodes"]
     placed = pd.DataFrame(
         {
@@ -619,7 +616,7 @@ def _care_ladder(tables: Tables) -> pd.DataFrame:
     return out
 
 
-_TABLES: dict[str, Callable[[Tables], pd.DataFrame]] = {
+_TABLES: dict[str, Callable[[Tables, Tables], pd.DataFrame]] = {
     "care_leaver_birthdays": _care_leaver_birthdays,
     "cp_cla_spells": _cp_cla_spells,
     "cp_cla_qsw_spells": _cp_cla_qsw_spells,
@@ -630,9 +627,12 @@ _TABLES: dict[str, Callable[[Tables], pd.DataFrame]] = {
 }
 
 
-def build_derived_table(name: str, tables: Tables) -> pd.DataFrame:
-    """Derived table ``name`` built from the extract's tables."""
+def build_derived_table(name: str, tables: Tables, built: Tables | None = None) -> pd.DataFrame:
+    """Derived table ``name`` built from the extract's tables.
+
+    ``built`` holds derived tables already built this run, which one may be made from.
+    """
     _require(tables, *derived.DERIVED_TABLES[name].needs)
-    frame = _TABLES[name](tables)
+    frame = _TABLES[name](tables, built or {})
     columns = list(derived.DERIVED_TABLES[name].columns)
     return frame[columns].reset_index(drop=True)

@@ -12,6 +12,8 @@ key's overlapping ranges. The cost is O(rows + months), whatever the number of p
 
 from __future__ import annotations
 
+import threading
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +22,9 @@ import numpy as np
 import pandas as pd
 
 from kpi_engine import derivations, derived, keys
+from kpi_engine._schedule import run_sized
+from kpi_engine._sorting import order_by
+from kpi_engine._threads import workers
 from kpi_engine.definitions import (
     Count,
     Definition,
@@ -229,7 +234,7 @@ def _merge_ranges(
     """
     if len(lo) == 0:
         return keys, lo, hi
-    order = np.lexsort((lo, keys))
+    order = order_by(keys, lo)
     keys, lo, hi = keys[order], lo[order], hi[order]
     # A running maximum of hi that restarts for each key: offset every key far above the last.
     big = np.int64(_FAR_FUTURE + 2)
@@ -305,10 +310,18 @@ def _referenced_names(spec: Count) -> set[str]:
 
 
 class _TableCache:
-    """Extract tables prepared once per run: derived fields added, derived tables built."""
+    """Extract tables prepared once per run: derived fields added, derived tables built.
+
+    Safe to share between the threads computing indicators: each table is prepared once, by
+    the first thread to ask for it, while others that want the same table wait for it.
+    """
 
     def __init__(self, tables: Tables, definitions: Sequence[Definition]) -> None:
         self.tables = tables
+        self._lock = threading.Lock()
+        self._building: dict[str, threading.Lock] = {}
+        # how many definitions still read each table; at zero it is forgotten
+        self._readers = Counter(table for d in definitions for _, table in _specs(d))
         self.wanted: dict[str, set[str]] = {}
         for d in definitions:
             for spec, table in _specs(d):
@@ -331,16 +344,37 @@ class _TableCache:
         return sorted(t for t in needed if t not in self.tables)
 
     def get(self, table: str) -> pd.DataFrame:
-        if table not in self.prepared:
+        with self._lock:
+            if table in self.prepared:
+                return self.prepared[table]
+            building = self._building.setdefault(table, threading.Lock())
+        with building:
+            with self._lock:
+                if table in self.prepared:  # another thread built it while this one waited
+                    return self.prepared[table]
+                built = dict(self.prepared)
             if table in derived.DERIVED_TABLES:
-                frame = derivations.build_derived_table(table, self.tables)
+                frame = derivations.build_derived_table(table, self.tables, built)
             else:
                 frame = self.tables[table]
                 names = sorted(self.wanted.get(table, set()))
                 if names:
                     frame = derivations.add_derived_fields(table, frame, self.tables, names)
-            self.prepared[table] = frame
-        return self.prepared[table]
+            with self._lock:
+                self.prepared[table] = frame
+        return frame
+
+    def done_with(self, d: Definition) -> None:
+        """``d`` is computed: forget the prepared tables no other definition still reads.
+
+        A national run holds millions of derived rows per table; keeping them all to the end
+        would set its peak memory.
+        """
+        with self._lock:
+            for _, table in _specs(d):
+                self._readers[table] -= 1
+                if self._readers[table] <= 0:
+                    self.prepared.pop(table, None)
 
 
 def names_read(d: Definition) -> dict[str, set[str]]:
@@ -361,6 +395,12 @@ def names_read(d: Definition) -> dict[str, set[str]]:
         if d.breakdown is not None:
             names.add(d.breakdown.column)
     return out
+
+
+def _size(d: Definition, tables: Tables) -> int:
+    """Rows of the extract tables ``d`` reads: a measure of the working memory it needs."""
+    read = {t for table, names in names_read(d).items() for t in derived.columns_read(table, names)}
+    return max(1, sum(len(tables[t]) for t in read if t in tables))
 
 
 def _specs(d: Definition) -> list[tuple[Count, str]]:
@@ -505,10 +545,18 @@ def compute(
     if not wanted:
         return pd.DataFrame(columns=OUTPUT_COLUMNS)
     cache = _TableCache(tables, defs)
+
+    def rows_of(d: Definition) -> list[dict[str, object]]:
+        rows = _indicator_rows(d, periods_for(wanted, d.frequency), cache, definition_set or "")
+        cache.done_with(d)
+        return rows
+
     records: list[dict[str, object]] = []
-    for d in defs:
-        periods = periods_for(wanted, d.frequency)
-        records.extend(_indicator_rows(d, periods, cache, definition_set or ""))
+    # Indicators are independent once their tables are prepared: two cores compute two, but
+    # never two big ones at once (kpi_engine._schedule). Results come in definition order.
+    sizes = [_size(d, tables) for d in defs]
+    for d, rows in zip(defs, run_sized(defs, sizes, rows_of, workers()), strict=True):
+        records.extend(rows)
         if progress is not None:
             progress(d)
     frame = pd.DataFrame.from_records(records, columns=OUTPUT_COLUMNS)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import os
+import itertools
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from kpi_engine import contract, keys
+from kpi_engine._threads import workers
 from kpi_engine.validation import Problem, closest
 
 EXAMPLES_PER_RULE = 10
@@ -361,12 +362,14 @@ def _all_distinct(keys: pd.Series) -> bool:
         codes = codes[codes >= 0]
         return len(codes) == 0 or int(np.bincount(codes).max()) <= 1
     values = pc.drop_null(_arrow(keys.astype("str")))
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks()
-    if len(values) < 2:
-        return True
-    increasing = pc.all(pc.less(values.slice(0, len(values) - 1), values.slice(1))).as_py()
-    return bool(increasing) or len(pc.unique(values)) == len(values)
+    if isinstance(values, pa.Array):
+        values = pa.chunked_array([values])
+    chunks = [c for c in values.chunks if len(c)]
+    # each chunk in order, and each chunk's first key after the one before's last
+    increasing = all(
+        pc.all(pc.less(c.slice(0, len(c) - 1), c.slice(1))).as_py() is not False for c in chunks
+    ) and all(pc.less(a[len(a) - 1], b[0]).as_py() for a, b in itertools.pairwise(chunks))
+    return increasing or len(pc.unique(values)) == len(values)
 
 
 def _strings(series: pd.Series) -> pd.Series:
@@ -387,8 +390,51 @@ def _strings(series: pd.Series) -> pd.Series:
         return pd.Series(
             pd.Categorical.from_codes(recoded, categories=categories), index=series.index
         )
-    text = series.astype("str").str.strip()
+    text = series.astype("str")
+    if not _needs_trimming(_arrow(text)):
+        return text  # the usual case: no copy of millions of values to change none of them
+    text = text.str.strip()
     return text.mask(text == "")
+
+
+_EDGE_BYTES = np.zeros(256, dtype=bool)
+_EDGE_BYTES[:0x21] = True  # space and control characters (tab, newline, ...)
+_EDGE_BYTES[0x80:] = True  # any non-ASCII character: perhaps a Unicode space
+"""Bytes that, first or last in a value, may mean it has white space to trim."""
+
+
+def _needs_trimming(values: pa.ChunkedArray | pa.Array) -> bool:
+    """Whether any value may be empty or start or end with white space.
+
+    Reads only each value's first and last byte, straight from Arrow's buffers, a chunk at a
+    time: no copy of the text. It may say yes when trimming would change nothing (a value
+    starting with "é"): the trim that follows then decides.
+    """
+    chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
+    for chunk in chunks:
+        if len(chunk) == 0 or chunk.null_count == len(chunk):
+            continue
+        if not (pa.types.is_string(chunk.type) or pa.types.is_large_string(chunk.type)):
+            return True
+        _, offset_buffer, data_buffer = chunk.buffers()
+        width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+        # a slice of a larger array shares its buffers: read only this chunk's offsets
+        window = np.frombuffer(offset_buffer, dtype=width)[
+            chunk.offset : chunk.offset + len(chunk) + 1
+        ]
+        offsets = window.astype(np.int64)
+        starts, ends = offsets[:-1], offsets[1:]
+        valid = chunk.is_valid().to_numpy(zero_copy_only=False)
+        filled = ends > starts
+        if (valid & ~filled).any():
+            return True  # an empty value: it becomes missing
+        if data_buffer is None:
+            continue
+        data = np.frombuffer(data_buffer, dtype=np.uint8)
+        chosen = valid & filled
+        if _EDGE_BYTES[data[starts[chosen]]].any() or _EDGE_BYTES[data[ends[chosen] - 1]].any():
+            return True
+    return False
 
 
 def _encoded(series: pd.Series) -> pd.Series:
@@ -398,13 +444,19 @@ def _encoded(series: pd.Series) -> pd.Series:
     on the engine handles integer codes (``kpi_engine.keys``).
     """
     values = _arrow(series.astype("str"))
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks()  # one dictionary for the whole column
+    if not isinstance(values, pa.ChunkedArray):
+        values = pa.chunked_array([values])
     if values.type != pa.string():
         values = values.cast(pa.string())
+    # the chunks of a chunked array are encoded against one dictionary, which they all share
     encoded = pc.dictionary_encode(values)
-    codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
-    categories = pd.Index(encoded.dictionary.to_pandas(types_mapper=_TEXT_TYPES.get))
+    if encoded.num_chunks:
+        dictionary = encoded.chunk(0).dictionary
+        indices = pa.chunked_array([c.indices for c in encoded.chunks], pa.int32())
+        codes = pc.fill_null(indices, -1).to_numpy()
+    else:
+        dictionary, codes = pa.array([], pa.string()), np.zeros(0, dtype=np.int32)
+    categories = pd.Index(dictionary.to_pandas(types_mapper=_TEXT_TYPES.get))
     return pd.Series(pd.Categorical.from_codes(codes, categories=categories), index=series.index)
 
 
@@ -531,7 +583,8 @@ def _check_table(
             allowed = ", ".join(c.codes)
             report.rows(c.name, bad, f"not one of the codes {allowed} (got {{value}})", text)
         out[c.name] = value
-    table = pd.DataFrame(out, index=pd.RangeIndex(len(frame)))
+    # the coerced columns are new or the file's own; gathering them into blocks would copy them
+    table = pd.DataFrame(out, index=pd.RangeIndex(len(frame)), copy=False)
     if spec.key is not None and spec.key in table:
         key_values = table[spec.key]
         has_key: pd.Series = key_values.notna()
@@ -661,7 +714,7 @@ def load_extract(
 
     # Tables are independent: Arrow and numpy release the GIL, so two cores load two tables.
     # Problems are gathered per table and reported in the tables' order, whatever finishes first.
-    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+    with ThreadPoolExecutor(max_workers=workers()) as pool:
         results = list(pool.map(read_and_check, found))
     for name, (table, raw, own) in zip(found, results, strict=True):
         problems.extend(own)

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from kpi_engine import keys
+from kpi_engine._sorting import order_by
 
 COLUMNS = ["child_id", "start_date", "end_date"]
 
@@ -101,6 +102,22 @@ def pack(group: np.ndarray, day: np.ndarray) -> np.ndarray:
     return key
 
 
+def sortable(days: np.ndarray) -> np.ndarray:
+    """Day numbers in the same order, the null stand-ins moved next to the real days.
+
+    :data:`EARLIEST_DAY` and :data:`OPEN_DAY` lie far from any real date; packed into a sort
+    key they would take more bits than the dates themselves (``kpi_engine._sorting``).
+    """
+    real = (days > EARLIEST_DAY) & (days < OPEN_DAY)
+    if real.all() or not real.any():
+        return days
+    inside = days[real]
+    out = days.copy()
+    out[days <= EARLIEST_DAY] = int(inside.min()) - 1
+    out[days >= OPEN_DAY] = int(inside.max()) + 1
+    return out
+
+
 def merge(s: Spells) -> Spells:
     """Union of each child's intervals as disjoint spells, sorted by child and start.
 
@@ -111,7 +128,7 @@ def merge(s: Spells) -> Spells:
     child, start, end = s.child[keep], s.start[keep], s.end[keep]
     if not len(child):
         return Spells(child, start, end, s.children)
-    order = np.argsort(pack(child, start), kind="stable")
+    order = order_by(child, start)
     child, start, end = child[order], start[order], end[order]
     # Running latest end within each child: a row starts a new spell when it begins after it.
     new_child = np.ones(len(child), dtype=bool)
@@ -128,32 +145,26 @@ def merge(s: Spells) -> Spells:
 
 
 def intersect(a: Spells, b: Spells) -> Spells:
-    """The days each child is inside both ``a`` and ``b``, as disjoint spells."""
-    a, b = _recode([merge(a), merge(b)])
+    """The days each child is inside both ``a`` and ``b``, as disjoint spells.
+
+    Once merged, each side's spells are disjoint and sorted by (child, start), so their ends
+    are sorted too: for each spell of ``a`` two binary searches find the run of ``b``'s spells
+    overlapping it. Memory stays proportional to the inputs and the answer, which matters
+    when both sides hold millions of spells.
+    """
+    a, b = (merge(s) for s in _recode([a, b]))  # sorted by the codes they share
     if not len(a.child) or not len(b.child):
         return Spells(a.child[:0], a.start[:0], a.end[:0], a.children)
-    child = np.concatenate([a.child, a.child, b.child, b.child])
-    times = np.concatenate([a.start, a.end, b.start, b.end])
-    steps = np.concatenate(
-        [
-            np.ones(len(a.child)),
-            -np.ones(len(a.child)),
-            np.ones(len(b.child)),
-            -np.ones(len(b.child)),
-        ]
-    ).astype(np.int64)
-    # At equal times an end (-1) sorts before a start (+1): [s, t) and [t, u) do not overlap.
-    order = np.argsort((pack(child, times) << 1) | (steps > 0), kind="stable")
-    child, times, steps = child[order], times[order], steps[order]
-    # Each child's steps sum to zero (open ends close at OPEN_DAY), so one running sum serves all.
-    depth = np.cumsum(steps)
-    starts = np.flatnonzero(depth[:-1] == 2)
-    # Within one child the next event ends the overlap; depth 2 never spans two children.
-    out_start, out_end = times[starts], times[starts + 1]
-    nonempty = out_end > out_start
-    return merge(
-        Spells(child[starts][nonempty], out_start[nonempty], out_end[nonempty], a.children)
-    )
+    # b's spells overlapping a's spell [s, e): same child, b.end > s and b.start < e
+    first = np.searchsorted(pack(b.child, b.end), pack(a.child, a.start), side="right")
+    last = np.searchsorted(pack(b.child, b.start), pack(a.child, a.end), side="left")
+    count = np.maximum(last - first, 0)
+    owner = np.repeat(np.arange(len(a.child)), count)  # the a spell behind each overlap
+    runs = np.cumsum(count) - count  # where each a spell's overlaps begin in the output
+    other = first[owner] + (np.arange(len(owner)) - runs[owner])
+    start = np.maximum(a.start[owner], b.start[other])
+    end = np.minimum(a.end[owner], b.end[other])
+    return merge(Spells(a.child[owner], start, end, a.children))
 
 
 def union(*parts: Spells) -> Spells:

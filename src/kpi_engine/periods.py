@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from kpi_engine import calendar
 from kpi_engine.definitions import Frequency
 
 _MONTH_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
@@ -43,14 +44,9 @@ def month_end(index: int) -> pd.Timestamp:
 
 
 def months_of(dates: pd.Series | pd.DatetimeIndex | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Month index of each date (int64) and which dates are present (null: False, month 0).
-
-    numpy's month unit does this in one cast; the calendar fields of pandas' ``.dt`` cost ten
-    times as much on a table of millions of rows.
-    """
-    values = np.asarray(dates, dtype="datetime64[ns]")
-    present = ~np.isnat(values)
-    months = values.astype("datetime64[M]").astype(np.int64) + _EPOCH_MONTH
+    """Month index of each date (int64) and which dates are present (null: False, month 0)."""
+    days, present = calendar.day_numbers(dates)
+    months = calendar.months_of_days(days) + _EPOCH_MONTH
     months[~present] = 0
     return months, present
 
@@ -67,10 +63,11 @@ def month_index(dates: pd.Series | pd.DatetimeIndex | np.ndarray) -> np.ndarray:
 def is_month_end(dates: pd.Series | pd.DatetimeIndex | np.ndarray) -> np.ndarray:
     """Whether each date is midnight on the last day of its month (null: False)."""
     values = np.asarray(dates, dtype="datetime64[ns]")
-    days = values.astype("datetime64[D]")
-    midnight = values == days.astype("datetime64[ns]")
-    last_day = (days + 1).astype("datetime64[M]") != days.astype("datetime64[M]")
-    month_end: np.ndarray = midnight & last_day & ~np.isnat(values)
+    days, present = calendar.day_numbers(values)
+    midnight = values.view(np.int64) == days * (86_400 * 10**9)
+    both = calendar.months_of_days(np.concatenate([days, days + 1]))
+    last_day = both[: len(days)] != both[len(days) :]
+    month_end: np.ndarray = midnight & last_day & present
     return month_end
 
 
