@@ -10,6 +10,7 @@ from __future__ import annotations
 import click
 
 from kpi_engine import __version__
+from kpi_engine._memory import use_returning_allocator
 from kpi_engine.cli import definitions_cmds
 
 
@@ -49,4 +50,5 @@ for _module in (
 
 
 def main() -> None:
+    use_returning_allocator()
     cli(prog_name="kpi")
