@@ -26,7 +26,7 @@ from tests.test_scorecard import DEFINITIONS, ORDER
 
 from kpi_engine import load_definitions
 from kpi_engine.cli import cli
-from kpi_engine.locations import SCORECARD_SET, definitions_root, sample_data_dir
+from kpi_engine.locations import SCORECARD_SET, sample_data_dir
 from kpi_engine.lock import OutputLock, lock_path_for
 from kpi_engine.scorecard import WIDE_COLUMNS, meta_path_for
 
@@ -387,18 +387,6 @@ def test_a_killed_run_leaves_the_old_file_or_the_complete_new_one(workspace, tmp
 # --- the shipped sample data --------------------------------------------------------------------
 
 
-def sample_ready() -> bool:
-    return (sample_data_dir() / "manifest.yaml").exists() and (
-        definitions_root() / SCORECARD_SET / "set.yaml"
-    ).exists()
-
-
-needs_sample = pytest.mark.skipif(
-    not sample_ready(), reason="sample_data or the corporate-scorecard set is not there yet"
-)
-
-
-@needs_sample
 def test_the_sample_scorecard_follows_the_seeds_order(tmp_path):
     out = tmp_path / "scorecard.csv"
     result = invoke(["scorecard", "--period", "2015-12", "--output", str(out)])
@@ -413,7 +401,6 @@ def test_the_sample_scorecard_follows_the_seeds_order(tmp_path):
         assert row.measure.endswith(" ©") == (row.indicator_id in contract)
 
 
-@needs_sample
 @pytest.mark.slow
 def test_the_sample_scorecard_survives_being_killed(tmp_path):
     kill_test(["scorecard", "--period", "2015-12"], tmp_path / "f.csv", cwd=REPO)

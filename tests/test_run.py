@@ -87,3 +87,13 @@ def test_a_run_gets_the_figures_of_a_full_load(full, set_name):
     loaded = {t: set(f.columns) for t, f in result.extract.tables.items()}
     assert loaded == run.columns_needed(list(definition_set.definitions))
     assert loaded["children"] < set(contract.TABLES["children"].column_names)
+
+
+def test_computing_on_several_threads_gives_the_figures_of_one(full, monkeypatch):
+    definition_set = kpi_engine.load_definitions("corporate-scorecard")
+    months = month_range("2015-01", "2016-03")
+    monkeypatch.setenv("KPI_THREADS", "1")
+    alone = engine.compute(full, definition_set, months)
+    monkeypatch.setenv("KPI_THREADS", "3")
+    together = engine.compute(full, definition_set, months)
+    pd.testing.assert_frame_equal(alone, together)

@@ -11,7 +11,15 @@ import click
 
 from kpi_engine import __version__
 from kpi_engine._memory import use_returning_allocator
-from kpi_engine.cli import definitions_cmds
+from kpi_engine.cli import (
+    compute_cmds,
+    definitions_cmds,
+    diff_cmds,
+    explain_cmds,
+    extract_cmds,
+    sample_cmds,
+    scorecard_cmds,
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -29,24 +37,16 @@ def cli() -> None:
     """
 
 
-definitions_cmds.register(cli)
-
 for _module in (
-    "extract_cmds",
-    "sample_cmds",
-    "compute_cmds",
-    "explain_cmds",
-    "scorecard_cmds",
-    "diff_cmds",
+    definitions_cmds,
+    extract_cmds,
+    sample_cmds,
+    compute_cmds,
+    explain_cmds,
+    scorecard_cmds,
+    diff_cmds,
 ):
-    # Commands arrive with their modules; a missing one is simply not offered yet.
-    try:
-        _mod = __import__(f"kpi_engine.cli.{_module}", fromlist=["register"])
-    except ModuleNotFoundError as _e:
-        if _e.name != f"kpi_engine.cli.{_module}":
-            raise
-    else:
-        _mod.register(cli)
+    _module.register(cli)
 
 
 def main() -> None:
