@@ -38,14 +38,6 @@ def _truthy(column: pd.Series) -> np.ndarray:
     return column.fillna(False).to_numpy(dtype=bool)
 
 
-def _days(column: pd.Series | np.ndarray) -> np.ndarray:
-    """Dates as day numbers (days since 1970); null as the earliest day, so it sorts first."""
-    days = np.asarray(column, dtype="datetime64[ns]").astype("datetime64[D]")
-    out = days.astype(np.int64)
-    out[np.isnat(days)] = intervals.EARLIEST_DAY
-    return out
-
-
 def _order(group: np.ndarray, days: np.ndarray, tie: pd.Series) -> np.ndarray:
     """Positions ordering rows by group code, then day, then the id ``tie``.
 
@@ -71,7 +63,7 @@ def _order(group: np.ndarray, days: np.ndarray, tie: pd.Series) -> np.ndarray:
 def _sorted(frame: pd.DataFrame, key: str, date: str, tie: str) -> np.ndarray:
     """Row positions ordering ``frame`` by key, then date, then the id ``tie``."""
     (group,) = keys.codes(frame[key])
-    return _order(group, _days(frame[date]), frame[tie])
+    return _order(group, intervals.start_days(frame[date]), frame[tie])
 
 
 def _neighbours(group: np.ndarray, order: np.ndarray, values: np.ndarray, step: int) -> np.ndarray:
@@ -103,7 +95,7 @@ def _neighbour_in_group(
     ``step`` 1 is the previous row, -1 the next; null where there is none.
     """
     (group,) = keys.codes(frame[key])
-    order = _order(group, _days(frame[date]), frame[tie])
+    order = _order(group, intervals.start_days(frame[date]), frame[tie])
     values = frame[value].to_numpy(dtype="datetime64[ns]")
     return pd.Series(_neighbours(group, order, values, step), index=frame.index)
 
@@ -154,11 +146,11 @@ def _visit_plans(visits: pd.DataFrame, plans: pd.DataFrame) -> np.ndarray:
     (child, start day) key does for millions of visits what a row-by-row lookup cannot.
     """
     visit_child, plan_child = keys.codes(visits["child_id"], plans["child_id"])
-    plan_start = _days(plans["start_date"])
+    plan_start = intervals.start_days(plans["start_date"])
     plan_end = intervals.end_days(plans["end_date"])
     by_start = order_by(plan_child, intervals.sortable(plan_start))
     plan_keys = intervals.pack(plan_child, plan_start)[by_start]
-    visit_day = _days(visits["visit_date"])
+    visit_day = intervals.start_days(visits["visit_date"])
     found = np.searchsorted(plan_keys, intervals.pack(visit_child, visit_day), side="right") - 1
     candidate = by_start[np.maximum(found, 0)]
     inside = (
@@ -177,7 +169,7 @@ def _previous_visit_date(frame: pd.DataFrame, tables: Tables) -> pd.Series:
     plans = tables["cp_plans"]
     plan = _visit_plans(frame, plans)
     visit_date = frame["visit_date"].to_numpy(dtype="datetime64[ns]")
-    order = _order(plan, _days(visit_date), frame["visit_id"])
+    order = _order(plan, intervals.start_days(visit_date), frame["visit_id"])
     previous = _neighbours(plan, order, visit_date, 1)
     # The first visit of a plan is measured from the plan's start; outside any plan, null.
     plan_start = plans["start_date"].to_numpy(dtype="datetime64[ns]")
@@ -526,14 +518,16 @@ def _cp_unvisited_spells(tables: Tables, built: Tables) -> pd.DataFrame:
     seen = visits[_truthy(visits["child_seen"])]
     visit_plan = _visit_plans(seen, plans)
     in_plan = visit_plan >= 0
-    plan_start = _days(plans["start_date"])
+    plan_start = intervals.start_days(plans["start_date"])
     plan_end = intervals.end_days(plans["end_date"])
     with_start = np.flatnonzero(plan_start > intervals.EARLIEST_DAY)
     # Anchors: the plan's start and every visit that saw the child. After each anchor the child
     # is overdue from day 15 until the next anchor (or the plan's end), and never in the first
     # 28 days of the plan.
     plan_of = np.concatenate([with_start, visit_plan[in_plan]])
-    anchor = np.concatenate([plan_start[with_start], _days(seen["visit_date"])[in_plan]])
+    anchor = np.concatenate(
+        [plan_start[with_start], intervals.start_days(seen["visit_date"])[in_plan]]
+    )
     order = order_by(plan_of, intervals.sortable(anchor))
     plan_of, anchor = plan_of[order], anchor[order]
     last_of_plan = np.ones(len(plan_of), dtype=bool)

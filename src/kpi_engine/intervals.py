@@ -61,6 +61,11 @@ def _days(column: pd.Series | np.ndarray, open_value: int) -> np.ndarray:
     return out
 
 
+def start_days(column: pd.Series | np.ndarray) -> np.ndarray:
+    """Dates as day numbers, a null as :data:`EARLIEST_DAY` (so it sorts first)."""
+    return _days(column, EARLIEST_DAY)
+
+
 def end_days(column: pd.Series | np.ndarray) -> np.ndarray:
     """End dates as day numbers, a null end as :data:`OPEN_DAY`."""
     return _days(column, OPEN_DAY)
