@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from kpi_engine import contract, keys
+from kpi_engine._text import ARROW_TYPES, TEXT, strings, to_arrow, to_index
 from kpi_engine._threads import workers
 from kpi_engine.validation import Problem, closest
 
@@ -174,12 +175,6 @@ class _Raw:
     """Every column the file holds, read or not (a run reads only the columns it needs)."""
 
 
-# Text stays in Arrow memory as pandas' "str" dtype: no Python object per value.
-_TEXT = pd.StringDtype("pyarrow", na_value=np.nan)
-_TEXT_TYPES = {pa.string(): _TEXT, pa.large_string(): _TEXT, pa.bool_(): pd.BooleanDtype()}
-"""Arrow types read straight into pandas extension types (nullable booleans stay booleans)."""
-
-
 def _decode(path: Path, problems: list[Problem]) -> str | None:
     data = path.read_bytes()
     try:
@@ -230,7 +225,7 @@ def _read_csv(
     except (pa.ArrowInvalid, pa.ArrowException) as e:
         problems.append(Problem(str(path), None, None, "", f"cannot be read as CSV: {e}"))
         return None
-    frame = table.to_pandas(types_mapper=_TEXT_TYPES.get)
+    frame = table.to_pandas(types_mapper=ARROW_TYPES.get)
     frame.columns = [str(c).strip() for c in frame.columns]
     return _Raw(str(path), frame, 2, parquet=False, header=tuple(str(n).strip() for n in names))
 
@@ -257,7 +252,7 @@ def _read_parquet(
     table = pa.table(columns, names=table.column_names)
     del columns  # the table holds the only references now
     # self_destruct frees each Arrow column as it is converted: no second copy of the table
-    frame = table.to_pandas(types_mapper=_TEXT_TYPES.get, self_destruct=True, split_blocks=True)
+    frame = table.to_pandas(types_mapper=ARROW_TYPES.get, self_destruct=True, split_blocks=True)
     del table
     return _Raw(str(path), frame, 1, parquet=True, header=header)
 
@@ -341,14 +336,6 @@ def _show(value: object) -> str:
     return repr(value if not isinstance(value, np.generic) else value.item())
 
 
-def _arrow(series: pd.Series) -> pa.ChunkedArray | pa.Array:
-    """The column as an Arrow array, without copying when pandas already holds one."""
-    array = series.array
-    if hasattr(array, "__arrow_array__"):
-        return array.__arrow_array__()
-    return pa.array(series.to_numpy(dtype=object), from_pandas=True)
-
-
 def _all_distinct(keys: pd.Series) -> bool:
     """Whether the non-null ``keys`` are all different.
 
@@ -361,9 +348,7 @@ def _all_distinct(keys: pd.Series) -> bool:
         codes = np.asarray(keys.cat.codes, dtype=np.int64)
         codes = codes[codes >= 0]
         return len(codes) == 0 or int(np.bincount(codes).max()) <= 1
-    values = pc.drop_null(_arrow(keys.astype("str")))
-    if isinstance(values, pa.Array):
-        values = pa.chunked_array([values])
+    values = pc.drop_null(strings(keys))
     chunks = [c for c in values.chunks if len(c)]
     # each chunk in order, and each chunk's first key after the one before's last
     increasing = all(
@@ -380,18 +365,18 @@ def _strings(series: pd.Series) -> pd.Series:
     if isinstance(series.dtype, pd.CategoricalDtype):
         categories = series.cat.categories
         trimmed = _strings(pd.Series(categories))
-        same = pc.equal(_arrow(trimmed), _arrow(pd.Series(categories)))
+        same = pc.equal(to_arrow(trimmed), to_arrow(categories))
         if pc.all(pc.fill_null(same, False)).as_py():
             return series  # nothing to trim: the usual case, and no second hashing of the ids
         merged, values = pd.factorize(trimmed)  # an emptied value becomes -1: missing
         mapping = np.append(np.asarray(merged, dtype=np.int64), -1)
         recoded = mapping[np.asarray(series.cat.codes, dtype=np.int64)]
-        categories = pd.Index(values, dtype=_TEXT)
+        categories = pd.Index(values, dtype=TEXT)
         return pd.Series(
             pd.Categorical.from_codes(recoded, categories=categories), index=series.index
         )
     text = series.astype("str")
-    if not _needs_trimming(_arrow(text)):
+    if not _needs_trimming(to_arrow(text)):
         return text  # the usual case: no copy of millions of values to change none of them
     text = text.str.strip()
     return text.mask(text == "")
@@ -443,21 +428,17 @@ def _encoded(series: pd.Series) -> pd.Series:
     For people ids (``contract.SHARED_KEYS``): Arrow hashes each value once here, and from then
     on the engine handles integer codes (``kpi_engine.keys``).
     """
-    values = _arrow(series.astype("str"))
-    if not isinstance(values, pa.ChunkedArray):
-        values = pa.chunked_array([values])
-    if values.type != pa.string():
-        values = values.cast(pa.string())
     # the chunks of a chunked array are encoded against one dictionary, which they all share
-    encoded = pc.dictionary_encode(values)
+    encoded = pc.dictionary_encode(strings(series))
     if encoded.num_chunks:
         dictionary = encoded.chunk(0).dictionary
         indices = pa.chunked_array([c.indices for c in encoded.chunks], pa.int32())
         codes = pc.fill_null(indices, -1).to_numpy()
     else:
         dictionary, codes = pa.array([], pa.string()), np.zeros(0, dtype=np.int32)
-    categories = pd.Index(dictionary.to_pandas(types_mapper=_TEXT_TYPES.get))
-    return pd.Series(pd.Categorical.from_codes(codes, categories=categories), index=series.index)
+    return pd.Series(
+        pd.Categorical.from_codes(codes, categories=to_index(dictionary)), index=series.index
+    )
 
 
 def _coerce(raw: _Raw, column: contract.Column, series: pd.Series, report: _Report) -> pd.Series:
@@ -642,18 +623,10 @@ def _found(known: pd.Series, columns: list[pd.Series]) -> list[np.ndarray]:
     if keys.shared_categories(known, *columns) is not None:
         # people ids share their codes: a lookup by code, no string hashed
         return [keys.positions(values, known) >= 0 for values in columns]
-    key_values = _arrow(known.astype("str"))
-    if isinstance(key_values, pa.ChunkedArray):
-        key_values = key_values.combine_chunks()
-    if key_values.type != pa.string():
-        key_values = key_values.cast(pa.string())
-    chunks: list[pa.Array] = []
-    for values in columns:
-        arrow = _arrow(values.astype("str"))
-        parts = arrow.chunks if isinstance(arrow, pa.ChunkedArray) else [arrow]
-        chunks.extend(c if c.type == pa.string() else c.cast(pa.string()) for c in parts)
+    chunks = [chunk for values in columns for chunk in strings(values).chunks]
+    known_values = strings(known).combine_chunks()
     found = pc.fill_null(
-        pc.is_in(pa.chunked_array(chunks, pa.string()), value_set=key_values), False
+        pc.is_in(pa.chunked_array(chunks, pa.string()), value_set=known_values), False
     )
     hits = np.asarray(found.to_numpy(zero_copy_only=False), dtype=bool)
     out, at = [], 0

@@ -21,8 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from kpi_engine import contract
-
-_TEXT_TYPES = {pa.string(): pd.StringDtype("pyarrow", na_value=np.nan)}
+from kpi_engine._text import strings, to_index
 
 
 def _categories(column: pd.Series | pd.Index) -> pd.Index | None:
@@ -96,16 +95,6 @@ def positions(values: pd.Series, keys: pd.Series) -> np.ndarray:
     return located
 
 
-def _text(values: pd.Index) -> pa.Array:
-    """An Index of ids as one Arrow string array (no copy when Arrow already holds it)."""
-    array = pa.array(values.array) if hasattr(values.array, "__arrow_array__") else None
-    if array is None:
-        array = pa.array(np.asarray(values, dtype=object), type=pa.string())
-    if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks()
-    return array if array.type == pa.string() else array.cast(pa.string())
-
-
 def _keyed_by(name: str) -> str | None:
     """The table whose key is the id ``name`` itself (children for child_id)."""
     for table in contract.TABLES.values():
@@ -131,7 +120,7 @@ def share(tables: MutableMapping[str, pd.DataFrame]) -> None:
             continue
         # Arrow encodes the tables' id lists in one pass, into one dictionary: their union.
         # (It hashes about three times faster than pandas' factorize on Arrow text.)
-        lists = [_text(tables[t][name].cat.categories) for t in holders]
+        lists = [strings(tables[t][name].cat.categories).combine_chunks() for t in holders]
         encoded = pc.dictionary_encode(pa.concat_arrays(lists))
         union = encoded.dictionary
         first = tables[holders[0]][name].dtype
@@ -139,7 +128,7 @@ def share(tables: MutableMapping[str, pd.DataFrame]) -> None:
         if len(union) == len(first.categories):
             dtype = first  # the first table's ids, in its order: nothing to recode there
         else:
-            dtype = pd.CategoricalDtype(pd.Index(union.to_pandas(types_mapper=_TEXT_TYPES.get)))
+            dtype = pd.CategoricalDtype(to_index(union))
         indices = encoded.indices.to_numpy().astype(np.int64)
         at = 0
         for table, ids in zip(holders, lists, strict=True):
