@@ -67,6 +67,10 @@ def working_days_between(start: pd.Series, end: pd.Series) -> pd.Series:
     return pd.Series(counts, index=start.index)
 
 
+NS_PER_DAY = 86_400 * 10**9
+"""Nanoseconds in a day: datetime64[ns] values are counts of them since 1970."""
+
+
 def day_numbers(values: pd.Series | pd.DatetimeIndex | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Dates as day numbers (days since 1970-01-01, int64) and which are present.
 
@@ -79,27 +83,30 @@ def day_numbers(values: pd.Series | pd.DatetimeIndex | np.ndarray) -> tuple[np.n
     return numbers, present
 
 
-def months_of_days(days: np.ndarray) -> np.ndarray:
-    """The month (months since January 1970) of each day number.
+def _through_table(values: np.ndarray, unit: str, to_unit: str) -> np.ndarray:
+    """``values`` (counts of ``unit`` since 1970) as counts of ``to_unit``, by table lookup.
 
-    numpy's month unit does calendar arithmetic value by value, which on millions of rows
-    costs more than the rules it serves; the days spanned are few, so they are converted once
-    into a table that every row then reads.
+    numpy's conversions between days and months do calendar arithmetic value by value, which
+    on millions of rows costs more than the rules they serve; the distinct values spanned are
+    few, so they are converted once into a table that every row then reads.
     """
-    if not len(days):
+    if not len(values):
         return np.zeros(0, dtype=np.int64)
-    first, last = int(days.min()), int(days.max())
-    table = np.arange(first, last + 1).astype("datetime64[D]").astype("datetime64[M]")
-    return np.asarray(table.view(np.int64)[days - first])
+    first, last = int(values.min()), int(values.max())
+    table = (
+        np.arange(first, last + 1).astype(f"datetime64[{unit}]").astype(f"datetime64[{to_unit}]")
+    )
+    return np.asarray(table.view(np.int64)[values - first])
+
+
+def months_of_days(days: np.ndarray) -> np.ndarray:
+    """The month (months since January 1970) of each day number."""
+    return _through_table(days, "D", "M")
 
 
 def first_days(months: np.ndarray) -> np.ndarray:
     """The day number of the first day of each month (months since January 1970)."""
-    if not len(months):
-        return np.zeros(0, dtype=np.int64)
-    first, last = int(months.min()), int(months.max())
-    table = np.arange(first, last + 1).astype("datetime64[M]").astype("datetime64[D]")
-    return np.asarray(table.view(np.int64)[months - first])
+    return _through_table(months, "M", "D")
 
 
 def add_months(dates: pd.Series, months: int | float | pd.Series) -> pd.Series:
@@ -122,10 +129,7 @@ def add_months(dates: pd.Series, months: int | float | pd.Series) -> pd.Series:
     days_in_target = starts[len(target) :] - starts[: len(target)]
     out = starts[: len(target)] + np.minimum(day, days_in_target - 1)
     # times of day are kept for datetime columns
-    time_of_day = stamps.view(np.int64) - days * _NS_PER_DAY
-    result = (out * _NS_PER_DAY + time_of_day).view("datetime64[ns]")
+    time_of_day = stamps.view(np.int64) - days * NS_PER_DAY
+    result = (out * NS_PER_DAY + time_of_day).view("datetime64[ns]")
     result[missing] = np.datetime64("NaT")
     return pd.Series(result, index=dates.index)
-
-
-_NS_PER_DAY = 86_400 * 10**9

@@ -64,7 +64,7 @@ def is_month_end(dates: pd.Series | pd.DatetimeIndex | np.ndarray) -> np.ndarray
     """Whether each date is midnight on the last day of its month (null: False)."""
     values = np.asarray(dates, dtype="datetime64[ns]")
     days, present = calendar.day_numbers(values)
-    midnight = values.view(np.int64) == days * (86_400 * 10**9)
+    midnight = values.view(np.int64) == days * calendar.NS_PER_DAY
     both = calendar.months_of_days(np.concatenate([days, days + 1]))
     last_day = both[: len(days)] != both[len(days) :]
     month_end: np.ndarray = midnight & last_day & present
