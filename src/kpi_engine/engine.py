@@ -322,15 +322,11 @@ class _TableCache:
         self._building: dict[str, threading.Lock] = {}
         # how many definitions still read each table; at zero it is forgotten
         self._readers = Counter(table for d in definitions for _, table in _specs(d))
+        # the derived fields each extract table needs, for every definition at once
         self.wanted: dict[str, set[str]] = {}
         for d in definitions:
-            for spec, table in _specs(d):
-                if table in derived.DERIVED_TABLES:
-                    continue
+            for table, names in names_read(d).items():
                 fields = derived.derived_fields_for(table)
-                names = _referenced_names(spec)
-                if d.breakdown is not None:
-                    names.add(d.breakdown.column)
                 self.wanted.setdefault(table, set()).update(names & set(fields))
         self.prepared: dict[str, pd.DataFrame] = {}
 
@@ -397,10 +393,18 @@ def names_read(d: Definition) -> dict[str, set[str]]:
     return out
 
 
+def columns_read(d: Definition) -> dict[str, set[str]]:
+    """The extract columns ``d`` reads, by table, directly or through derived fields and tables."""
+    out: dict[str, set[str]] = {}
+    for table, names in names_read(d).items():
+        for name, columns in derived.columns_read(table, names).items():
+            out.setdefault(name, set()).update(columns)
+    return out
+
+
 def _size(d: Definition, tables: Tables) -> int:
     """Rows of the extract tables ``d`` reads: a measure of the working memory it needs."""
-    read = {t for table, names in names_read(d).items() for t in derived.columns_read(table, names)}
-    return max(1, sum(len(tables[t]) for t in read if t in tables))
+    return max(1, sum(len(tables[t]) for t in columns_read(d) if t in tables))
 
 
 def _specs(d: Definition) -> list[tuple[Count, str]]:

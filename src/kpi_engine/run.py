@@ -87,9 +87,8 @@ def columns_needed(definitions: Sequence[Definition]) -> dict[str, set[str]]:
     """
     needed: dict[str, set[str]] = {}
     for d in definitions:
-        for table, names in engine.names_read(d).items():
-            for name, columns in derived.columns_read(table, names).items():
-                needed.setdefault(name, set()).update(columns)
+        for table, columns in engine.columns_read(d).items():
+            needed.setdefault(table, set()).update(columns)
     return with_keys(needed)
 
 
