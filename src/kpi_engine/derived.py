@@ -392,7 +392,7 @@ def columns_read(table: str, names: set[str]) -> dict[str, set[str]]:
     elif table in contract.TABLES:
         own = set(contract.TABLES[table].column_names)
         fields = derived_fields_for(table)
-        reads = tuple(f"{table}.{n}" for n in sorted(names & own))
+        reads = _columns(table, *sorted(names & own))
         reads += tuple(r for n in sorted(names) if n in fields for r in fields[n].reads)
     else:
         return {}

@@ -76,9 +76,8 @@ def spells(
 ) -> Spells:
     """Spells from columns (child ids, start dates, end dates; a null end is open)."""
     codes, uniques = keys.coded(child)
-    start_days = _days(start, EARLIEST_DAY)
-    end_days = _days(end, OPEN_DAY) if end is not None else np.full(len(codes), OPEN_DAY)
-    return Spells(codes, start_days, end_days, uniques)
+    ends = end_days(end) if end is not None else np.full(len(codes), OPEN_DAY)
+    return Spells(codes, start_days(start), ends, uniques)
 
 
 def from_frame(frame: pd.DataFrame) -> Spells:
