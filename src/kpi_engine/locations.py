@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 import os
+from importlib.resources import files
 from pathlib import Path
 
+# A source checkout keeps the sample extract beside src/; an installed wheel has none.
 _REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def shipped_path(*parts: str) -> Path:
+    """A file shipped inside the package (definition sets, reference figures).
+
+    Found through importlib.resources, so an installed wheel finds them wherever it is run
+    from, not only a source checkout.
+    """
+    return Path(str(files("kpi_engine").joinpath(*parts)))
 
 
 def definitions_root() -> Path:
@@ -14,7 +25,7 @@ def definitions_root() -> Path:
     if env:
         return Path(env)
     local = Path("indicator_definitions")
-    return local if local.is_dir() else _REPO_ROOT / "indicator_definitions"
+    return local if local.is_dir() else shipped_path("indicator_definitions")
 
 
 def sample_data_dir() -> Path:

@@ -31,6 +31,7 @@ from kpi_engine.definitions import (
     Status,
     WindowType,
 )
+from kpi_engine.locations import shipped_path
 from kpi_engine.periods import (
     Period,
     latest_period_end,
@@ -172,22 +173,16 @@ def scorecard_quarters(month: int) -> tuple[Quarter, ...]:
 
 # --- benchmarks ---------------------------------------------------------------------------------
 
-_REPO_ROOT = Path(__file__).resolve().parents[2]
 BENCHMARKS_FILE = "national_benchmarks.csv"
 
 
 def default_benchmarks_path() -> Path | None:
-    """$KPI_BENCHMARKS, else docs/reference/ in the repository, else the shared docs beside it."""
+    """$KPI_BENCHMARKS, else the published England figures shipped with the package."""
     env = os.environ.get("KPI_BENCHMARKS")
     if env:
         return Path(env)
-    for candidate in (
-        _REPO_ROOT / "docs" / "reference" / BENCHMARKS_FILE,
-        _REPO_ROOT.parent / "shared" / "docs" / "reference" / BENCHMARKS_FILE,
-    ):
-        if candidate.is_file():
-            return candidate
-    return None
+    shipped = shipped_path("reference", BENCHMARKS_FILE)
+    return shipped if shipped.is_file() else None
 
 
 @dataclass(frozen=True)
