@@ -50,12 +50,13 @@ YEAR_2 = {
     "YOS-REOFFEND": ("monthly", 32, 40),
     "YOS-CUSTODY": ("monthly", 0.42, 0.75),
     "CARE-LADDER": ("quarterly", None, None),  # no target set, against budget
+    "CARE-LADDER-COST": ("quarterly", None, None),  # the same row's budget / forecast
 }
 
 # the overview of changes for year 2
 REPLACED = {"A4", "B11", "B12", "C15", "C16", "D17d", "D19"}
 DROPPED = {"A7", "D17b", "D17c", "D17e", "D21"}
-NEW = {"CIN-PLAN", "YOS-EET", "YOS-REOFFEND", "YOS-CUSTODY", "CARE-LADDER"}
+NEW = {"CIN-PLAN", "YOS-EET", "YOS-REOFFEND", "YOS-CUSTODY", "CARE-LADDER", "CARE-LADDER-COST"}
 
 
 @pytest.fixture(scope="module")
@@ -89,6 +90,13 @@ def test_year_1_special_cases(year_1):
     assert year_1.get("C16").rating.no_target == "TBC"
     for no_source in ("D17d", "D17e", "D21"):
         assert year_1.get(no_source).status is Status.no_data_source
+    # "with the exception of financial measures that are delivered quarterly" (line 1459)
+    for d in year_1.definitions:
+        expected = Frequency.quarterly if d.group.value == "finance" else Frequency.monthly
+        assert d.frequency is expected, d.id
+    # D17c: plan over forecast, so that an overspend rates below 100% (line 2184: 98%)
+    d17c = year_1.get("D17c")
+    assert (d17c.numerator.sum, d17c.denominator.sum) == ("budget", "forecast_outturn")
 
 
 def test_year_2_is_every_row_of_the_year_2_table(year_2):
@@ -131,7 +139,7 @@ def test_every_definition_cites_the_seed(year_1, year_2, scorecard):
 
 def test_the_corporate_scorecard_has_every_appendix_a_row(scorecard):
     ids = [d.id for d in scorecard.definitions]
-    assert len(ids) == 35
+    assert len(ids) == 36
     assert ids[:4] == ["CIN-RATE", "REFERRAL-RATE", "A1", "A2"]
     contract = {d.id for d in scorecard.definitions if d.contract}
     # the rows marked © in Appendix A
@@ -143,7 +151,13 @@ def test_the_corporate_scorecard_has_every_appendix_a_row(scorecard):
              "B10": 9, "ADOPTION-DAYS": 547, "B8": 26, "B12": 55, "B11": 90}  # fmt: skip
     for indicator, target in shown.items():
         assert scorecard.get(indicator).rating.target == target, indicator
-    assert scorecard.info.baseline_period == "2014-09"
+    # the baseline column is the published 2013-14 outturn (national ranks), so March 2014
+    assert scorecard.info.baseline_period == "2014-03"
+    # the governance section's lines: expenditure, placements, pay, savings, audit opinions
+    assert ids[-5:] == [
+        "FIN-EXPENDITURE", "FIN-PLACEMENTS", "FIN-PAY", "FIN-SAVINGS", "AUDIT-ASSURANCE",
+    ]  # fmt: skip
+    assert scorecard.get("ADOPTION-DAYS").window.type.value == "financial_year_to_date"
     assert scorecard.get("LAC-PERMANENCE").status is Status.under_development
     assert scorecard.get("ADOPTION-DAYS").polarity is Polarity.lower_is_better
 
@@ -160,4 +174,4 @@ def test_kpi_list_shows_each_set(year_1, year_2):
 def test_kpi_validate_passes_on_the_shipped_sets():
     result = CliRunner().invoke(cli, ["validate", "indicator_definitions"])
     assert result.exit_code == 0, result.output
-    assert "79 definition(s) in 3 set(s): no problems" in result.stderr
+    assert "81 definition(s) in 3 set(s): no problems" in result.stderr

@@ -312,7 +312,7 @@ def test_care_leaver_status_from_the_contact_nearest_the_birthday():
 # --- spells -----------------------------------------------------------------------------------
 
 
-def test_cp_unvisited_spells_start_after_14_days_without_a_visit_past_day_28():
+def cp_history() -> dict[str, pd.DataFrame]:
     plans = pd.DataFrame(
         {
             "cp_plan_id": ["p"],
@@ -329,25 +329,54 @@ def test_cp_unvisited_spells_start_after_14_days_without_a_visit_past_day_28():
             "child_seen": [True, True, False],  # a visit that did not see the child
         }
     )
-    spells = derivations.build_derived_table(
-        "cp_unvisited_spells", {"cp_plans": plans, "cp_visits": visits}
-    )
+    return {"cp_plans": plans, "cp_visits": visits}
+
+
+def test_cp_unvisited_spells_start_after_14_days_without_a_visit_past_day_28():
+    spells = derivations.build_derived_table("cp_unvisited_spells", cp_history())
     # After the 10 Jan visit the child is overdue from 25 Jan, but not before day 29 of the
-    # plan (30 Jan), until the 20 Feb visit; then overdue from 7 Mar until the plan ends.
+    # plan (30 Jan), until the 20 Feb visit. Year 1 counts the 1 March visit although it did
+    # not see the child (seed 001 lines 1981, 1985): overdue from 16 Mar until the plan ends.
     assert spans_of(spells) == [
         tuple(D(["2015-01-30", "2015-02-20"])),
-        tuple(D(["2015-03-07", "2015-04-01"])),
+        tuple(D(["2015-03-16", "2015-04-01"])),
     ]
 
 
-def test_cin_cases_with_plan_intersects_cases_and_plans():
+def test_cp_visited_spells_are_the_rest_of_the_plan_after_day_28():
+    spells = derivations.build_derived_table("cp_visited_spells", cp_history())
+    # from day 29 (30 Jan) the child is in timescale for the visit day and 14 days after it:
+    # 20 Feb to 6 Mar (joined with 1 Mar to 15 Mar); the complement of cp_unvisited_spells
+    # within the plan's open days after day 28
+    assert spans_of(spells) == [tuple(D(["2015-02-20", "2015-03-16"]))]
+    unvisited = derivations.build_derived_table("cp_unvisited_spells", cp_history())
+    days = set()
+    for start, end in spans_of(spells) + spans_of(unvisited):
+        span = set(pd.date_range(start, end - pd.Timedelta(days=1)))
+        assert not days & span
+        days |= span
+    assert days == set(pd.date_range("2015-01-30", "2015-03-31"))
+
+
+def test_assessed_cin_cases_start_when_the_assessment_completes():
     referrals = pd.DataFrame(
         {
-            "referral_id": ["r1", "r2"],
-            "child_id": ["a", "a"],
-            "referral_date": D(["2015-01-01", "2015-02-01"]),
-            "outcome": ["assessment", "nfa"],
-            "closure_date": D(["2015-12-01", "2015-02-02"]),
+            "referral_id": ["r1", "r2", "r3", "r4"],
+            "child_id": ["a", "a", "b", "c"],
+            "referral_date": D(["2015-01-01", "2015-02-01", "2015-03-01", "2015-04-01"]),
+            "outcome": ["assessment", "nfa", "assessment", "assessment"],
+            "closure_date": D(["2015-12-01", "2015-02-02", None, "2015-04-20"]),
+        }
+    )
+    assessments = pd.DataFrame(
+        {
+            "assessment_id": ["s1", "s2", "s3", "s4"],
+            "child_id": ["a", "a", "b", "c"],
+            "referral_id": ["r1", "r1", "r3", "r4"],
+            "start_date": D(["2015-01-02", "2015-05-01", "2015-03-02", "2015-04-02"]),
+            # a's first completed assessment counts; b's is still open; c's case closed the
+            # day its assessment completed (no further action)
+            "completed_date": D(["2015-02-10", "2015-06-01", None, "2015-04-20"]),
         }
     )
     cin = pd.DataFrame(
@@ -363,14 +392,64 @@ def test_cin_cases_with_plan_intersects_cases_and_plans():
     )
     tables = {
         "referrals": referrals,
+        "assessments": assessments,
         "cin_plans": cin,
         "cp_plans": empty_plans,
         "cla_episodes": episodes([]),
     }
     cases = derivations.build_derived_table("cin_cases", tables)
-    assert spans_of(cases) == [tuple(D(["2015-01-01", "2015-12-01"]))]
-    with_plan = derivations.build_derived_table("cin_cases_with_plan", tables)
+    assert len(cases) == 3  # from referral: a, b and c
+    assessed = derivations.build_derived_table("assessed_cin_cases", tables)
+    assert spans_of(assessed) == [tuple(D(["2015-02-10", "2015-12-01"]))]
+    with_plan = derivations.build_derived_table("assessed_cin_cases_with_plan", tables)
     assert spans_of(with_plan) == [tuple(D(["2015-03-01", "2015-12-01"]))]
+
+
+def test_care_leaver_19th_birthdays_take_those_looked_after_on_1_april_at_16():
+    # seed 001 lines 2084 and 2107: "looked after under any legal status (other than V3 or V4)
+    # on 1 April in their 17th year": the 1 April on which the young person is 16
+    leavers = pd.DataFrame(
+        {
+            "child_id": ["a", "b", "c", "d", "e"],
+            "date_of_birth": D(
+                ["1996-04-01", "1996-04-02", "1996-03-31", "1996-06-01", "1996-06-01"]
+            ),
+            "qualifying": [False, True, True, True, True],
+        }
+    )
+    contacts = pd.DataFrame(
+        {
+            "contact_id": ["k1"],
+            "child_id": ["a"],
+            "contact_date": D(["2015-04-01"]),
+            "in_touch": [True],
+            "activity": ["eet"],
+            "accommodation_suitable": [True],
+        }
+    )
+    looked_after = episodes(
+        [
+            # a is 16 on 1 April 2012 (the birthday itself): in care that day
+            ("a", "2012-01-01", "2012-04-02", "S", "C2", "U4", "PR1"),
+            # b turns 16 on 2 April 2012, so its 1 April is 2013: the episode ended before it
+            ("b", "2012-01-01", "2013-01-01", "S", "C2", "U4", "PR1"),
+            # c turns 16 on 31 March 2012: 1 April 2012, the day the episode ended (not open)
+            ("c", "2011-01-01", "2012-04-01", "S", "C2", "U4", "PR1"),
+            # d: 1 April 2013, under short breaks only
+            ("d", "2013-01-01", None, "S", "V3", "U4", "PR1"),
+            # e: 1 April 2013, in care
+            ("e", "2012-06-01", "2014-01-01", "S", "C2", "U4", "PR1"),
+        ]
+    )
+    tables = {
+        "care_leavers": leavers,
+        "care_leaver_contacts": contacts,
+        "cla_episodes": looked_after,
+    }
+    table = derivations.build_derived_table("care_leaver_19th_birthdays", tables)
+    assert list(table.child_id) == ["a", "e"]
+    assert list(table.birthday) == list(D(["2015-04-01", "2015-06-01"]))
+    assert list(table.accommodation_suitable) == [True, False]  # e not in touch: stays in
 
 
 def test_every_declared_derived_name_is_computed():

@@ -47,6 +47,7 @@ SEED_OVERVIEW = [
     (None, "YOS-REOFFEND", Change.new),
     (None, "YOS-CUSTODY", Change.new),
     (None, "CARE-LADDER", Change.new),
+    (None, "CARE-LADDER-COST", Change.new),  # the care ladder row's budget / forecast half
 ]
 
 YEAR_1 = definitions_root() / "contract-2015-16"

@@ -42,7 +42,9 @@ YEAR_1 = [
     ("C15", 0, ON, "review performance 0%; Appendix B ON TARGET (<25%)"),
     ("C16", 76, NONE, "review performance 76%; Appendix B NO TARGET SET (TBC)"),
     ("D17b", 255, ON, "review performance 255%; Appendix B ON TARGET (99.5%)"),
-    ("D17c", 98, OFF, "review performance 98%; Appendix B OFF TARGET (99.5%)"),
+    ("D17c", 98, OFF, "review performance 98% (42.3 / 43.1, plan over forecast); OFF TARGET"),
+    ("D17c", 98.1, OFF, "42.3 / 43.1 to one place: below the 99.5% tolerance"),
+    ("D17c", 101.9, ON, "42.3 / 41.5: an underspend is at or above target"),
     ("D17e", 2, ON, "review performance 2 against target >2: boundaries are inclusive"),
     ("D19", 0, NONE, "Appendix B NO TARGET SET"),
     ("D21", 66, NONE, "review performance 66%; Appendix B NO TARGET SET"),
@@ -73,6 +75,13 @@ YEAR_2 = [
 ]
 
 
+SCORECARD = [
+    ("CP-VISITS", 97, ON, "2015/16 Qtr2 97% = 100% - A4's 3%, against the 95% target"),
+    ("CP-VISITS", 93, OFF, "Dec-15 93% against the 95% target"),
+    ("ADOPTION-DAYS", 546, ON, "Qtr2 546 days against the 547 target (the national average)"),
+]
+
+
 @pytest.fixture(scope="module")
 def year_1():
     return load_definitions("contract-2015-16")
@@ -91,6 +100,11 @@ def test_year_1_seed_figures(year_1, indicator, value, expected, why):
 @pytest.mark.parametrize(("indicator", "value", "expected", "why"), YEAR_2)
 def test_year_2_seed_figures(year_2, indicator, value, expected, why):
     assert rate(value, year_2.get(indicator)) is expected, why
+
+
+@pytest.mark.parametrize(("indicator", "value", "expected", "why"), SCORECARD)
+def test_scorecard_seed_figures(indicator, value, expected, why):
+    assert rate(value, load_definitions("corporate-scorecard").get(indicator)) is expected, why
 
 
 def test_rating_uses_the_reported_precision(year_1):

@@ -424,24 +424,16 @@ def add_derived_fields(
 # --- derived tables -------------------------------------------------------------------------------
 
 
-def _care_leaver_birthdays(tables: Tables, built: Tables) -> pd.DataFrame:
-    leavers = tables["care_leavers"]
-    contacts = tables["care_leaver_contacts"]
-    ages = (19, 20, 21)
-    base = pd.DataFrame(
-        {
-            "child_id": np.repeat(leavers["child_id"].astype(str).to_numpy(), len(ages)),
-            "age": np.tile(np.array(ages, dtype=float), len(leavers)),
-            "date_of_birth": np.repeat(
-                leavers["date_of_birth"].to_numpy(dtype="datetime64[ns]"), len(ages)
-            ),
-            "qualifying": np.repeat(_truthy(leavers["qualifying"]), len(ages)),
-        }
-    )
-    base["birthday"] = calendar.add_months(base["date_of_birth"], base["age"] * 12)
-    base["row"] = np.arange(len(base))
-    window_start = calendar.add_months(base["birthday"], -3)
-    window_end = calendar.add_months(base["birthday"], 1)
+def _nearest_contact(base: pd.DataFrame, contacts: pd.DataFrame) -> pd.DataFrame:
+    """Each birthday's status on the contact nearest it, 3 months before to 1 month after.
+
+    ``base`` holds ``child_id`` (text) and ``birthday``; the result has ``contact_date``,
+    ``in_touch``, ``activity``, ``eet`` and ``accommodation_suitable``, in ``base``'s row order.
+    No contact in the window: not in touch, and neither EET nor suitably housed.
+    """
+    row = np.arange(len(base))
+    window_start = calendar.add_months(base["birthday"], -3).to_numpy()
+    window_end = calendar.add_months(base["birthday"], 1).to_numpy()
     found = pd.DataFrame(
         {
             "child_id": contacts["child_id"].astype(str).to_numpy(),
@@ -454,26 +446,25 @@ def _care_leaver_birthdays(tables: Tables, built: Tables) -> pd.DataFrame:
     )
     # Each child has a handful of contacts, so pairing every birthday with every contact of the
     # same child stays small; then keep those in the window and the nearest of them.
-    pairs = base[["row", "child_id", "birthday"]].merge(found, on="child_id")
+    birthdays = pd.DataFrame(
+        {"row": row, "child_id": base["child_id"].to_numpy(), "birthday": base["birthday"]}
+    )
+    pairs = birthdays.merge(found, on="child_id")
+    at = pairs["row"].to_numpy()
     pairs = pairs[
-        (pairs["contact_date"] >= window_start.to_numpy()[pairs["row"].to_numpy()])
-        & (pairs["contact_date"] <= window_end.to_numpy()[pairs["row"].to_numpy()])
+        (pairs["contact_date"].to_numpy() >= window_start[at])
+        & (pairs["contact_date"].to_numpy() <= window_end[at])
     ]
     pairs = pairs.assign(distance=(pairs["contact_date"] - pairs["birthday"]).abs())
     # Nearest first; on a tie the later contact (the more recent status) wins.
     pairs = pairs.sort_values(
         ["row", "distance", "contact_date", "contact_id"], ascending=[True, True, False, True]
     )
-    nearest = pairs.drop_duplicates("row").set_index("row")
-    status = nearest.reindex(base["row"])
+    status = pairs.drop_duplicates("row").set_index("row").reindex(row)
     in_touch = status["in_touch"].fillna(False).to_numpy(dtype=bool)
     activity = status["activity"].to_numpy(dtype=object)
     return pd.DataFrame(
         {
-            "child_id": base["child_id"].astype(object),
-            "age": base["age"],
-            "birthday": base["birthday"],
-            "qualifying": base["qualifying"],
             "contact_date": status["contact_date"].to_numpy(dtype="datetime64[ns]"),
             "in_touch": in_touch,
             "activity": activity,
@@ -482,6 +473,83 @@ def _care_leaver_birthdays(tables: Tables, built: Tables) -> pd.DataFrame:
             & status["accommodation_suitable"].fillna(False).to_numpy(dtype=bool),
         }
     )
+
+
+def _care_leaver_birthdays(tables: Tables, built: Tables) -> pd.DataFrame:
+    leavers = tables["care_leavers"]
+    ages = (19, 20, 21)
+    base = pd.DataFrame(
+        {
+            "child_id": np.repeat(leavers["child_id"].astype(str).to_numpy(), len(ages)),
+            "age": np.tile(np.array(ages, dtype=float), len(leavers)),
+            "date_of_birth": np.repeat(
+                leavers["date_of_birth"].to_numpy(dtype="datetime64[ns]"), len(ages)
+            ),
+            "qualifying": np.repeat(_truthy(leavers["qualifying"]), len(ages)),
+        }
+    )
+    base["birthday"] = calendar.add_months(base["date_of_birth"], base["age"] * 12)
+    status = _nearest_contact(base, tables["care_leaver_contacts"])
+    return pd.concat(
+        [base[["child_id", "age", "birthday", "qualifying"]].astype({"child_id": object}), status],
+        axis=1,
+    )
+
+
+_COHORT_AGE = 16
+"""'Looked after ... on 1 April in their 17th year': the 1 April on which they were 16."""
+
+
+def _first_april_at(dates: np.ndarray) -> np.ndarray:
+    """The first 1 April on or after each date."""
+    april = dates.astype("datetime64[Y]").astype("datetime64[M]") + 3
+    april_day = april.astype("datetime64[D]")
+    later = april_day < dates.astype("datetime64[D]")
+    return np.where(later, (april + 12).astype("datetime64[D]"), april_day)
+
+
+def _looked_after_on(child: pd.Series, day: np.ndarray, episodes: pd.DataFrame) -> np.ndarray:
+    """Whether each child was looked after on ``day``, under a legal status other than V3/V4.
+
+    Open on the day as everywhere in the engine: started on or before it, not yet ended.
+    """
+    want, have = keys.codes(child, episodes["child_id"])
+    counted = ~episodes["legal_status"].isin(contract.SHORT_BREAK_LEGAL_STATUS).to_numpy(bool)
+    pairs = pd.DataFrame({"code": want, "row": np.arange(len(want))}).merge(
+        pd.DataFrame(
+            {
+                "code": have[counted],
+                "start": intervals.start_days(episodes["start_date"])[counted],
+                "end": intervals.end_days(episodes["end_date"])[counted],
+            }
+        ),
+        on="code",
+    )
+    on_day = day.astype("datetime64[D]").astype(np.int64)[pairs["row"].to_numpy()]
+    inside = (
+        (pairs["code"].to_numpy() >= 0)
+        & (pairs["start"].to_numpy() <= on_day)
+        & (pairs["end"].to_numpy() > on_day)
+    )
+    out = np.zeros(len(want), dtype=bool)
+    out[pairs["row"].to_numpy()[inside]] = True
+    return out
+
+
+def _care_leaver_19th_birthdays(tables: Tables, built: Tables) -> pd.DataFrame:
+    leavers = tables["care_leavers"]
+    dob = leavers["date_of_birth"].reset_index(drop=True)
+    sixteenth = calendar.add_months(dob, _COHORT_AGE * 12).to_numpy(dtype="datetime64[ns]")
+    census = _first_april_at(sixteenth)
+    cohort = _looked_after_on(leavers["child_id"], census, tables["cla_episodes"])
+    base = pd.DataFrame(
+        {
+            "child_id": leavers["child_id"].astype(str).to_numpy()[cohort],
+            "birthday": calendar.add_months(dob[cohort].reset_index(drop=True), 19 * 12),
+        }
+    )
+    status = _nearest_contact(base, tables["care_leaver_contacts"])
+    return pd.concat([base.astype({"child_id": object}), status], axis=1)
 
 
 def _spells(frame: pd.DataFrame, start: str, end: str) -> intervals.Spells:
@@ -512,22 +580,34 @@ _VISIT_DUE_DAYS = 14  # the service's 2-weekly CP visiting expectation (year-1 A
 _PLAN_GRACE_DAYS = 28  # "on a plan for more than 28 days"
 
 
-def _cp_unvisited_spells(tables: Tables, built: Tables) -> pd.DataFrame:
+def _plan_visits(tables: Tables) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every CP visit inside a plan: (plan row, visit day), and every plan's start and end day.
+
+    Year-1 A4 counts any visit, whether or not the child was seen (seed 001 lines 1981 and
+    1985: "the element of child being seen" is what the year-2 revision adds).
+    """
     plans = tables["cp_plans"]
     visits = tables["cp_visits"]
-    seen = visits[_truthy(visits["child_seen"])]
-    visit_plan = _visit_plans(seen, plans)
+    visit_plan = _visit_plans(visits, plans)
     in_plan = visit_plan >= 0
-    plan_start = intervals.start_days(plans["start_date"])
-    plan_end = intervals.end_days(plans["end_date"])
-    with_start = np.flatnonzero(plan_start > intervals.EARLIEST_DAY)
-    # Anchors: the plan's start and every visit that saw the child. After each anchor the child
-    # is overdue from day 15 until the next anchor (or the plan's end), and never in the first
-    # 28 days of the plan.
-    plan_of = np.concatenate([with_start, visit_plan[in_plan]])
-    anchor = np.concatenate(
-        [plan_start[with_start], intervals.start_days(seen["visit_date"])[in_plan]]
+    visit_day = intervals.start_days(visits["visit_date"])[in_plan]
+    return (
+        visit_plan[in_plan],
+        visit_day,
+        intervals.start_days(plans["start_date"]),
+        intervals.end_days(plans["end_date"]),
     )
+
+
+def _cp_unvisited_spells(tables: Tables, built: Tables) -> pd.DataFrame:
+    plans = tables["cp_plans"]
+    visit_plan, visit_day, plan_start, plan_end = _plan_visits(tables)
+    with_start = np.flatnonzero(plan_start > intervals.EARLIEST_DAY)
+    # Anchors: the plan's start and every visit. After each anchor the child is overdue from
+    # day 15 until the next anchor (or the plan's end), and never in the first 28 days of the
+    # plan.
+    plan_of = np.concatenate([with_start, visit_plan])
+    anchor = np.concatenate([plan_start[with_start], visit_day])
     order = order_by(plan_of, intervals.sortable(anchor))
     plan_of, anchor = plan_of[order], anchor[order]
     last_of_plan = np.ones(len(plan_of), dtype=bool)
@@ -541,6 +621,18 @@ def _cp_unvisited_spells(tables: Tables, built: Tables) -> pd.DataFrame:
     # An empty stretch (the next visit came in time) has end <= start; merge drops it.
     child, ids = keys.coded(plans["child_id"])
     return intervals.merge(intervals.Spells(child[plan_of], overdue_from, until, ids)).frame()
+
+
+def _cp_visited_spells(tables: Tables, built: Tables) -> pd.DataFrame:
+    plans = tables["cp_plans"]
+    visit_plan, visit_day, plan_start, plan_end = _plan_visits(tables)
+    # A visit keeps the child in timescale for the visit day and the 14 days after it, counted
+    # from day 29 of the plan (the denominator's "more than 28 days") and while the plan is
+    # open: exactly the days cp_unvisited_spells leaves out, so CP-VISITS = 100% - year-1 A4.
+    start = np.maximum(visit_day, plan_start[visit_plan] + _PLAN_GRACE_DAYS + 1)
+    end = np.minimum(visit_day + _VISIT_DUE_DAYS + 1, plan_end[visit_plan])
+    child, ids = keys.coded(plans["child_id"])
+    return intervals.merge(intervals.Spells(child[visit_plan], start, end, ids)).frame()
 
 
 def _cin_spells(referrals: pd.DataFrame) -> intervals.Spells:
@@ -559,15 +651,42 @@ def _cin_cases(tables: Tables, built: Tables) -> pd.DataFrame:
     return _cin_spells(tables["referrals"]).frame()
 
 
-def _cin_cases_with_plan(tables: Tables, built: Tables) -> pd.DataFrame:
+def _assessed_cin_spells(tables: Tables) -> intervals.Spells:
+    """Open child in need cases from the completion of the referral's first assessment.
+
+    An assessment belongs to the referral its referral_id names; a case still being assessed
+    (no completed assessment yet) is not a child assessed as in need, and a case closed on the
+    day its assessment completed (no further action) leaves an empty spell, which merge drops.
+    """
+    referrals = tables["referrals"]
+    assessments = tables["assessments"]
+    completed = intervals.end_days(assessments["completed_date"])
+    of_referral = keys.positions(assessments["referral_id"], referrals["referral_id"])
+    done = (of_referral >= 0) & (completed < intervals.OPEN_DAY)
+    first_done = np.full(len(referrals), intervals.OPEN_DAY, dtype=np.int64)
+    np.minimum.at(first_done, of_referral[done], completed[done])
+    assessed = referrals["outcome"].isin(("assessment",)).to_numpy(dtype=bool) & (
+        first_done < intervals.OPEN_DAY
+    )
+    child, ids = keys.coded(referrals["child_id"])
+    start = np.maximum(intervals.start_days(referrals["referral_date"]), first_done)
+    end = intervals.end_days(referrals["closure_date"])
+    return intervals.merge(intervals.Spells(child[assessed], start[assessed], end[assessed], ids))
+
+
+def _assessed_cin_cases(tables: Tables, built: Tables) -> pd.DataFrame:
+    return _assessed_cin_spells(tables).frame()
+
+
+def _assessed_cin_cases_with_plan(tables: Tables, built: Tables) -> pd.DataFrame:
     plans = intervals.union(
         _spells(tables["cin_plans"], "start_date", "end_date"),
         _spells(tables["cp_plans"], "start_date", "end_date"),
         _spells(tables["cla_episodes"], "start_date", "end_date"),
     )
-    # the open cases are usually built already this run (CIN-PLAN's denominator)
-    cases = built.get("cin_cases")
-    cin = intervals.from_frame(cases) if cases is not None else _cin_spells(tables["referrals"])
+    # the assessed cases are usually built already this run (CIN-PLAN's denominator)
+    cases = built.get("assessed_cin_cases")
+    cin = intervals.from_frame(cases) if cases is not None else _assessed_cin_spells(tables)
     return intervals.intersect(cin, plans).frame()
 
 
@@ -612,11 +731,14 @@ def _care_ladder(tables: Tables, built: Tables) -> pd.DataFrame:
 
 _TABLES: dict[str, Callable[[Tables, Tables], pd.DataFrame]] = {
     "care_leaver_birthdays": _care_leaver_birthdays,
+    "care_leaver_19th_birthdays": _care_leaver_19th_birthdays,
     "cp_cla_spells": _cp_cla_spells,
     "cp_cla_qsw_spells": _cp_cla_qsw_spells,
     "cp_unvisited_spells": _cp_unvisited_spells,
+    "cp_visited_spells": _cp_visited_spells,
     "cin_cases": _cin_cases,
-    "cin_cases_with_plan": _cin_cases_with_plan,
+    "assessed_cin_cases": _assessed_cin_cases,
+    "assessed_cin_cases_with_plan": _assessed_cin_cases_with_plan,
     "care_ladder": _care_ladder,
 }
 

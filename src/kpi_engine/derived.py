@@ -29,6 +29,21 @@ _SPELLS = {
 """What the per-child spells of plans and episodes read."""
 _CIN_REFERRALS = _columns("referrals", "child_id", "outcome", "referral_date", "closure_date")
 """What the open child in need cases read."""
+_ASSESSMENTS = (
+    *_columns("referrals", "referral_id"),
+    *_columns("assessments", "assessment_id", "referral_id", "completed_date"),
+)
+"""What 'assessed as in need' adds: each referral's completed assessments."""
+_CONTACTS = _columns(
+    "care_leaver_contacts",
+    "child_id",
+    "contact_date",
+    "contact_id",
+    "in_touch",
+    "activity",
+    "accommodation_suitable",
+)
+"""What a care leaver's status at a birthday reads."""
 
 
 @dataclass(frozen=True)
@@ -264,15 +279,29 @@ DERIVED_TABLES: dict[str, DerivedTable] = {
             "eet and accommodation_suitable false; those not in touch stay in the denominator.",
             reads=(
                 *_columns("care_leavers", "child_id", "date_of_birth", "qualifying"),
-                *_columns(
-                    "care_leaver_contacts",
-                    "child_id",
-                    "contact_date",
-                    "contact_id",
-                    "in_touch",
-                    "activity",
-                    "accommodation_suitable",
-                ),
+                *_CONTACTS,
+            ),
+        ),
+        DerivedTable(
+            "care_leaver_19th_birthdays",
+            {
+                "child_id": "string",
+                "birthday": "date",
+                "contact_date": "date",
+                "in_touch": "bool",
+                "activity": "string",
+                "eet": "bool",
+                "accommodation_suitable": "bool",
+            },
+            "The year-1 care leaver cohort at 19 (seed 001 lines 2084 and 2107): one row per "
+            "care leaver who was looked after under any legal status other than V3/V4 on 1 April "
+            "in their 17th year (the 1 April on which they were 16), at their 19th birthday, "
+            "with their status on the contact nearest it as in care_leaver_birthdays. The "
+            "extract's qualifying flag plays no part.",
+            reads=(
+                *_columns("care_leavers", "child_id", "date_of_birth"),
+                *_CONTACTS,
+                *_columns("cla_episodes", "child_id", "start_date", "end_date", "legal_status"),
             ),
         ),
         DerivedTable(
@@ -298,11 +327,18 @@ DERIVED_TABLES: dict[str, DerivedTable] = {
             "cp_unvisited_spells",
             {"child_id": "string", "start_date": "date", "end_date": "date"},
             "Spells in which a child has been on a CP plan for more than 28 days and has had no "
-            "CP visit in the last 14 days (the service's 2-weekly expectation, year-1 A4).",
-            reads=(
-                *_SPELLS["cp_plans"],
-                *_columns("cp_visits", "child_id", "visit_date", "child_seen"),
-            ),
+            "CP visit in the last 14 days (the service's 2-weekly expectation, year-1 A4). Any "
+            "visit counts, whether or not the child was seen: seeing the child is what the "
+            "year-2 revision adds (seed 001 lines 1981-1985).",
+            reads=(*_SPELLS["cp_plans"], *_columns("cp_visits", "child_id", "visit_date")),
+        ),
+        DerivedTable(
+            "cp_visited_spells",
+            {"child_id": "string", "start_date": "date", "end_date": "date"},
+            "Spells in which a child has been on a CP plan for more than 28 days and has had a "
+            "CP visit (seen or not) in the last 14 days: the days cp_unvisited_spells leaves "
+            "out, so 'visits within timescale' is the complement of year-1 A4.",
+            reads=(*_SPELLS["cp_plans"], *_columns("cp_visits", "child_id", "visit_date")),
         ),
         DerivedTable(
             "cin_cases",
@@ -312,12 +348,22 @@ DERIVED_TABLES: dict[str, DerivedTable] = {
             reads=_CIN_REFERRALS,
         ),
         DerivedTable(
-            "cin_cases_with_plan",
+            "assessed_cin_cases",
             {"child_id": "string", "start_date": "date", "end_date": "date"},
-            "The parts of cin_cases during which the child has an open child in need plan, "
-            "child protection plan or looked-after episode.",
+            "Open child in need cases of children assessed as in need: referrals that went to "
+            "assessment, from the completion of the referral's first assessment (linked by "
+            "referral_id) to closure, merged per child. A case still being assessed is not "
+            "counted, nor one closed the day its assessment completed.",
+            reads=(*_CIN_REFERRALS, *_ASSESSMENTS),
+        ),
+        DerivedTable(
+            "assessed_cin_cases_with_plan",
+            {"child_id": "string", "start_date": "date", "end_date": "date"},
+            "The parts of assessed_cin_cases during which the child has an open child in need "
+            "plan, child protection plan or looked-after episode.",
             reads=(
                 *_CIN_REFERRALS,
+                *_ASSESSMENTS,
                 *_SPELLS["cin_plans"],
                 *_SPELLS["cp_plans"],
                 *_SPELLS["cla_episodes"],
