@@ -14,8 +14,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kpi_engine import engine, scorecard
+from kpi_engine import engine, load_definitions, scorecard
 from kpi_engine.definitions import Definition, DefinitionSet, Frequency, SetInfo
+from kpi_engine.extract import load_extract
+from kpi_engine.locations import sample_data_dir
 from kpi_engine.periods import parse_month
 from kpi_engine.scorecard import (
     LONG_COLUMNS,
@@ -256,6 +258,26 @@ def test_no_baseline_period_leaves_the_baseline_empty(tables):
 
 
 # --- benchmarks ---------------------------------------------------------------------------------
+
+
+def test_the_shipped_scorecards_baseline_is_2013_14():
+    # The seed's "Baseline" column carries national ranks and the published 2013-14 figures
+    # (seed 001 lines 1713-1740; not its "point of transfer" figures, lines 1213-1215): the
+    # shipped set's baseline month is March 2014, and each computed row's baseline is the
+    # definition's value there (a snapshot at 31 March 2014; a flow measure's March).
+    shipped = load_definitions("corporate-scorecard")
+    assert shipped.info.baseline_period == "2014-03"
+    sample = load_extract(sample_data_dir())
+    card = build_scorecard(sample, shipped, DEC)
+    computed = card.wide[card.wide.quarter_basis != ""]
+    assert set(computed.baseline_period) == {"2014-03"}
+    for indicator in ("B10", "A5", "ADOPTION-DAYS"):
+        d = shipped.get(indicator)
+        out = engine.compute(sample, [d], [parse_month("2014-03")])
+        expected = float(out[out.breakdown == ""].iloc[-1]["value"])
+        assert wide_row(card, indicator).baseline == expected, indicator
+    declared = card.wide[card.wide.quarter_basis == ""]
+    assert declared.baseline.isna().all()  # NO DATA rows have no baseline either
 
 
 def test_benchmark_is_the_latest_national_year_or_the_seed_value(tables, tmp_path):
