@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pandas as pd
+from rich import box
+from rich.cells import cell_len
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
@@ -87,47 +91,176 @@ def _count_text(value: float) -> str:
     return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
 
 
-def scorecard_table(frame: pd.DataFrame, definitions: Sequence[Definition], title: str) -> Table:
-    """A rich table of a computed scorecard, grouped by indicator group, ratings coloured."""
-    by_id = {d.id: d for d in definitions}
-    table = Table(title=title, title_justify="left", show_lines=False)
-    # Narrow terminals fold the words, never the figures or the rating.
-    table.add_column("id", no_wrap=True)
-    table.add_column("indicator", overflow="fold", min_width=16, max_width=48)
-    table.add_column("period", no_wrap=True)
-    table.add_column("num / den", justify="right", no_wrap=True)
-    table.add_column("value", justify="right", no_wrap=True)
-    table.add_column("target", justify="right", overflow="fold", max_width=24)
-    table.add_column("rating", no_wrap=True, min_width=13)  # "NO TARGET SET" never truncated
-    notes: list[str] = []
-    current_group = None
+def short_rating(d: Definition) -> str:
+    """The rating rule in a few characters: target, then tolerance (or green, then amber).
+
+    '<=25% (<=30%)', '<=15% (5%-20%)', '>=92% (>=90%)', 'none': what fits a narrow terminal.
+    """
+    r = d.rating
+    op = ">=" if d.polarity is Polarity.higher_is_better else "<="
+    first, second = (r.green, r.amber) if r.green is not None else (r.target, r.tolerance)
+    if first is None:
+        return "none"
+    text = f"{op}{_fmt(first, d)}"
+    if r.lower_bound is not None:
+        upper = second if second is not None else first
+        return f"{text} ({_bare(r.lower_bound, d)}-{_bare(upper, d)})"
+    if second is not None and second != first:
+        text += f" ({op}{_bare(second, d)})"
+    return text
+
+
+def _bare(value: float, d: Definition) -> str:
+    """A threshold without its unit label ('30', not '30 weeks'): the target beside it has it."""
+    text = _fmt(value, d)
+    return text.removesuffix(f" {d.unit_label}") if d.unit_label else text
+
+
+@dataclass(frozen=True)
+class _Line:
+    """One scorecard row, each column already text."""
+
+    cells: dict[str, str]
+    rating: Text
+    heading: bool = False
+    """A group heading ('Children in care and care leavers'), in bold, no figures."""
+
+
+_HEADINGS = {
+    "id": "id",
+    "name": "indicator",
+    "period": "period",
+    "counts": "num / den",
+    "value": "value",
+    "target": "target",
+    "short": "target (tol.)",
+    "rating": "rating",
+}
+_RIGHT = ("counts", "value", "short")
+_NAME_COMFORT = 36
+"""Names cut shorter than this read worse than a hidden column: drop columns first."""
+_NAME_MIN = 12
+_GAP = 2
+"""Characters between columns (one of padding, one of the box's blank rule)."""
+
+
+def scorecard_table(
+    frame: pd.DataFrame, definitions: Sequence[Definition], title: str, width: int = 120
+) -> Group:
+    """A computed scorecard for a terminal ``width`` characters wide, grouped as the set is.
+
+    Every row is one line and no heading wraps. The id, name, value, target and rating always
+    show; the period (when there are several), the counts and the rating rule in words show
+    when they fit, and names are cut (…) to fit. The caption says what was left out and how
+    to see everything. Each group is its own table under a full-width heading, every table
+    with the same column widths, so the columns line up as one.
+    """
+    mixed = len({d.contract for d in definitions}) > 1  # © says something only in a mixed set
+    lines = _lines(frame, {d.id: d for d in definitions}, mixed)
+    rows = [x for x in lines if not x.heading]
+    headings = dict(_HEADINGS)
+    if any(d.rating.green is not None for d in definitions):
+        headings["short"] = "green (amber)"
+    widths = {
+        k: max([cell_len(h), *(cell_len(x.cells.get(k, "")) for x in rows)])
+        for k, h in headings.items()
+    }
+    widths["rating"] = max([widths["rating"], *(x.rating.cell_len for x in rows)])
+    keys, name_width = _fit(widths, width, several=frame["period"].nunique() > 1)
+    names_cut = name_width < widths["name"]
+    widths["name"] = name_width
+    parts: list[RenderableType] = [Text(title, style="table.title"), _table(keys, widths, headings)]
+    for line in lines:
+        if line.heading:
+            parts += [Text(line.cells["name"], style="bold"), _table(keys, widths)]
+        else:
+            table = parts[-1]
+            assert isinstance(table, Table)
+            table.add_row(*(line.rating if k == "rating" else Text(line.cells[k]) for k in keys))
+    caption = _caption(lines, keys, names_cut, width)
+    return Group(*parts, *([Text(caption, style="table.caption")] if caption else []))
+
+
+def _table(
+    keys: list[str], widths: dict[str, int], headings: dict[str, str] | None = None
+) -> Table:
+    """An empty table of the chosen columns; with ``headings``, the one that shows them."""
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        show_header=headings is not None,
+        show_edge=False,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    for k in keys:
+        table.add_column(
+            headings[k] if headings else "",
+            justify="right" if k in _RIGHT else "left",
+            no_wrap=True,
+            overflow="ellipsis",
+            width=widths[k],
+        )
+    return table
+
+
+def _fit(widths: dict[str, int], width: int, several: bool) -> tuple[list[str], int]:
+    """The columns to show and the names' width: the widest layout that leaves names room."""
+    period = ["period"] if several else []  # one period is in the title
+    layouts = [
+        ["id", "name", *period, "counts", "value", "target", "rating"],
+        ["id", "name", *period, "counts", "value", "short", "rating"],
+        ["id", "name", *period, "value", "short", "rating"],
+    ]
+    for keys in layouts:
+        room = width - sum(widths[k] for k in keys if k != "name") - _GAP * (len(keys) - 1)
+        if room >= min(widths["name"], _NAME_COMFORT):
+            break
+    return keys, max(_NAME_MIN, min(room, widths["name"]))
+
+
+def _caption(lines: list[_Line], keys: list[str], names_cut: bool, width: int) -> str | None:
+    """The NO DATA reasons, numbered, then what did not fit and how to see it."""
+    notes = [line.cells["note"] for line in lines if line.cells.get("note")]
+    caption = [f"[{i}] {n}" for i, n in enumerate(notes, 1)]
+    hidden = ["num / den"] if "counts" not in keys else []
+    hidden += ["the rating rule in words"] if "short" in keys else []
+    hidden += ["full names"] if names_cut else []
+    if hidden:
+        caption.append(
+            f"Not shown at {width} columns: {', '.join(hidden)}; "
+            "--format csv (or a wider terminal) shows everything."
+        )
+    return "\n".join(caption) or None
+
+
+def _lines(frame: pd.DataFrame, by_id: dict[str, Definition], mixed: bool) -> list[_Line]:
+    lines: list[_Line] = []
+    group = None
+    notes = 0
     for row in frame.to_dict(orient="records"):
         d = by_id.get(str(row["indicator_id"]))
         if d is None:
             continue
-        if row["group"] != current_group:
-            current_group = row["group"]
-            table.add_section()
-            table.add_row("", f"[bold]{d.group.label}[/bold]", "", "", "", "", "")
+        if row["group"] != group:
+            group = row["group"]
+            lines.append(_Line({"name": d.group.label}, Text(""), heading=True))
         is_breakdown = bool(row["breakdown"])
         den = "" if not d.unit.has_denominator else f" / {_count_text(float(row['denominator']))}"
-        counts = f"{_count_text(float(row['numerator']))}{den}"
         status = str(row["status"])
         rating = Text(status, style=_STATUS_STYLE.get(status, ""))
+        cells = {
+            "id": "" if is_breakdown else d.id + (" ©" if mixed and d.contract else ""),
+            "name": f"└ {row['breakdown']}" if is_breakdown else d.name,
+            "period": str(row["period"]),
+            "counts": f"{_count_text(float(row['numerator']))}{den}",
+            "value": format_value(float(row["value"]), d.unit.value, d.rounding, d.unit_label),
+            "target": "" if is_breakdown else describe_rating(d),
+            "short": "" if is_breakdown else short_rating(d),
+        }
         if row["note"] and status == "NO DATA":
             # the reason goes under the table, so the rating column stays narrow
-            notes.append(f"{row['indicator_id']}: {row['note']}")
-            rating.append(f" [{len(notes)}]", style="dim")
-        table.add_row(
-            "" if is_breakdown else d.id + (" ©" if d.contract else ""),
-            f"  └ {row['breakdown']}" if is_breakdown else d.name,
-            str(row["period"]),
-            counts,
-            format_value(float(row["value"]), d.unit.value, d.rounding, d.unit_label),
-            "" if is_breakdown else describe_rating(d),
-            rating,
-        )
-    if notes:
-        table.caption = "\n".join(f"[{i}] {n}" for i, n in enumerate(notes, 1))
-        table.caption_justify = "left"
-    return table
+            notes += 1
+            cells["note"] = f"{row['indicator_id']}: {row['note']}"
+            rating.append(f" [{notes}]", style="dim")
+        lines.append(_Line(cells, rating))
+    return lines

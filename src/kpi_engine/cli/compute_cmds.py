@@ -157,7 +157,8 @@ def compute(
         labels = result.period_labels
         span = labels[0] if len(labels) == 1 else f"{labels[0]} to {labels[-1]}"
         title = f"{result.definition_set.info.title} — {span}"
-        stdout_console().print(scorecard_table(frame, result.definitions, title))
+        console = stdout_console()
+        console.print(scorecard_table(frame, result.definitions, title, width=console.width))
         return
     click.echo(render_text(frame, fmt), nl=False)
 
