@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 from rich import box
@@ -161,12 +162,15 @@ def scorecard_table(
     headings = dict(_HEADINGS)
     if any(d.rating.green is not None for d in definitions):
         headings["short"] = "green (amber)"
-    widths = {
-        k: max([cell_len(h), *(cell_len(x.cells.get(k, "")) for x in rows)])
-        for k, h in headings.items()
-    }
+    widths = _widths(headings, [x.cells for x in rows])
     widths["rating"] = max([widths["rating"], *(x.rating.cell_len for x in rows)])
-    keys, name_width = _fit(widths, width, several=frame["period"].nunique() > 1)
+    period = ["period"] if frame["period"].nunique() > 1 else []  # one period is in the title
+    layouts = [
+        ["id", "name", *period, "counts", "value", "target", "rating"],
+        ["id", "name", *period, "counts", "value", "short", "rating"],
+        ["id", "name", *period, "value", "short", "rating"],
+    ]
+    keys, name_width = _fit(widths, width, layouts)
     names_cut = name_width < widths["name"]
     widths["name"] = name_width
     parts: list[RenderableType] = [Text(title, style="table.title"), _table(keys, widths, headings)]
@@ -182,10 +186,14 @@ def scorecard_table(
 
 
 def _table(
-    keys: list[str], widths: dict[str, int], headings: dict[str, str] | None = None
+    keys: list[str],
+    widths: dict[str, int],
+    headings: dict[str, str] | None = None,
+    **options: Any,
 ) -> Table:
     """An empty table of the chosen columns; with ``headings``, the one that shows them."""
     table = Table(
+        **options,
         box=box.SIMPLE_HEAD,
         show_header=headings is not None,
         show_edge=False,
@@ -203,19 +211,27 @@ def _table(
     return table
 
 
-def _fit(widths: dict[str, int], width: int, several: bool) -> tuple[list[str], int]:
+def _fit(widths: dict[str, int], width: int, layouts: list[list[str]]) -> tuple[list[str], int]:
     """The columns to show and the names' width: the widest layout that leaves names room."""
-    period = ["period"] if several else []  # one period is in the title
-    layouts = [
-        ["id", "name", *period, "counts", "value", "target", "rating"],
-        ["id", "name", *period, "counts", "value", "short", "rating"],
-        ["id", "name", *period, "value", "short", "rating"],
-    ]
     for keys in layouts:
         room = width - sum(widths[k] for k in keys if k != "name") - _GAP * (len(keys) - 1)
         if room >= min(widths["name"], _NAME_COMFORT):
             break
     return keys, max(_NAME_MIN, min(room, widths["name"]))
+
+
+def _widths(headings: dict[str, str], rows: Sequence[dict[str, str]]) -> dict[str, int]:
+    """Each column's natural width: its longest cell or heading."""
+    return {
+        k: max([cell_len(h), *(cell_len(r.get(k, "")) for r in rows)]) for k, h in headings.items()
+    }
+
+
+def _hint(hidden: list[str], width: int, command: str = "") -> str:
+    return (
+        f"Not shown at {width} columns: {', '.join(hidden)}; "
+        f"{command}--format csv (or a wider terminal) shows everything."
+    )
 
 
 def _caption(lines: list[_Line], keys: list[str], names_cut: bool, width: int) -> str | None:
@@ -226,10 +242,7 @@ def _caption(lines: list[_Line], keys: list[str], names_cut: bool, width: int) -
     hidden += ["the rating rule in words"] if "short" in keys else []
     hidden += ["full names"] if names_cut else []
     if hidden:
-        caption.append(
-            f"Not shown at {width} columns: {', '.join(hidden)}; "
-            "--format csv (or a wider terminal) shows everything."
-        )
+        caption.append(_hint(hidden, width))
     return "\n".join(caption) or None
 
 
@@ -264,3 +277,118 @@ def _lines(frame: pd.DataFrame, by_id: dict[str, Definition], mixed: bool) -> li
             rating.append(f" [{notes}]", style="dim")
         lines.append(_Line(cells, rating))
     return lines
+
+
+# --- definitions: kpi list and kpi show -------------------------------------------------------
+
+
+def definition_row(d: Definition) -> dict[str, str]:
+    """One definition as ``kpi list`` gives it (the JSON and CSV fields, all text)."""
+    return {
+        "id": d.id,
+        "name": d.name,
+        "group": d.group.value,
+        "contract": "true" if d.contract else "false",
+        "status": d.status.value,
+        "frequency": d.frequency.value,
+        "unit": d.unit.value,
+        "unit_label": d.unit_label or "",
+        "polarity": d.polarity.value,
+        "rating": describe_rating(d),
+        "replaces": d.replaces or "",
+        "hash": d.content_hash(),
+    }
+
+
+_LIST_HEADINGS = {
+    "id": "id",
+    "name": "name",
+    "group": "group",
+    "frequency": "frequency",
+    "unit": "unit",
+    "polarity": "polarity",
+    "rating": "rating",
+    "short": "target (tol.)",
+}
+
+
+def definitions_table(definitions: Sequence[Definition], title: str, width: int = 120) -> Table:
+    """``kpi list`` on a terminal: one line per definition, columns chosen by ``width``."""
+    mixed = len({d.contract for d in definitions}) > 1
+    rows = [
+        {
+            "id": d.id + (" ©" if mixed and d.contract else ""),
+            "name": d.name + ("" if d.status.value == "active" else f" [{d.status.value}]"),
+            "group": d.group.label,
+            "frequency": d.frequency.value,
+            "unit": d.unit_label or d.unit.value,
+            "polarity": "higher" if d.polarity is Polarity.higher_is_better else "lower",
+            "rating": describe_rating(d),
+            "short": short_rating(d),
+        }
+        for d in definitions
+    ]
+    headings = dict(_LIST_HEADINGS)
+    if any(d.rating.green is not None for d in definitions):
+        headings["short"] = "green (amber)"
+    widths = _widths(headings, rows)
+    layouts = [
+        ["id", "name", "group", "frequency", "unit", "polarity", "rating"],
+        ["id", "name", "frequency", "unit", "polarity", "rating"],
+        ["id", "name", "frequency", "unit", "short"],
+        ["id", "name", "short"],
+    ]
+    keys, name_width = _fit(widths, width, layouts)
+    hidden = [headings[k] for k in ("group", "frequency", "unit", "polarity") if k not in keys]
+    hidden += ["the rating rule in words"] if "short" in keys else []
+    hidden += ["full names"] if name_width < widths["name"] else []
+    widths["name"] = name_width
+    caption = _hint(hidden, width, "kpi list ") if hidden else None
+    table = _table(keys, widths, headings, title=title, title_justify="left")
+    table.caption, table.caption_justify = caption, "left"
+    for row in rows:
+        table.add_row(*(row[k] for k in keys))
+    return table
+
+
+def definition_details(d: Definition) -> list[tuple[str, str]]:
+    """``kpi show``: (label, text) pairs; counts and filters as the YAML file writes them."""
+    rows = [
+        ("group", d.group.label),
+        ("contract measure", "yes" if d.contract else "no"),
+        ("status", d.status.value + (f": {d.status_note}" if d.status_note else "")),
+        ("unit", d.unit.value + (f" ({d.unit_label})" if d.unit_label else "")),
+        ("rounding", f"{d.rounding} decimal place(s)"),
+        ("polarity", d.polarity.value.replace("_", " ")),
+        ("frequency", d.frequency.value),
+        ("window", describe_window(d)),
+        ("rating", describe_rating(d)),
+    ]
+    for part in ("denominator", "numerator"):
+        spec = getattr(d, part)
+        if spec is not None:
+            fields = spec.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
+            rows.append((part, "\n".join(_yaml_field(k, v) for k, v in fields.items())))
+    if d.breakdown:
+        rows.append(("breakdown", f"by {d.breakdown.column} ({d.breakdown.denominator})"))
+    if d.replaces:
+        rows.append(("replaces", d.replaces))
+    rows += [("description", " ".join(d.description.split()))]
+    rows += [("source", " ".join(d.source.split())), ("hash", d.content_hash())]
+    return rows
+
+
+def _yaml_field(key: str, value: object) -> str:
+    """``key: value`` as in the definition file; expressions as written, not re-printed."""
+    if isinstance(value, dict):
+        inner = ", ".join(f"{k}: {v}" for k, v in value.items())
+        return f"{key}: {{{inner}}}"
+    if isinstance(value, str):
+        return f"{key}: {' '.join(value.split())}"
+    return f"{key}: {value}"
+
+
+def definition_json(d: Definition, set_name: str) -> dict[str, Any]:
+    """``kpi show --format json``: the definition as its file holds it, with set and hash."""
+    fields = d.model_dump(mode="json", exclude_none=True)
+    return {"set": set_name, **fields, "hash": d.content_hash()}

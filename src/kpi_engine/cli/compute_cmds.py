@@ -10,6 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from kpi_engine import load_definitions
 from kpi_engine.cli._common import EXIT_USAGE, fail, report_problems, stderr_console, stdout_console
+from kpi_engine.cli._sets import SET_NAME
 from kpi_engine.definitions import Definition
 from kpi_engine.extract import ExtractError
 from kpi_engine.locations import LATEST_CONTRACT_SET, sample_data_dir
@@ -92,6 +93,7 @@ def run_or_exit(
 )
 @click.option(
     "--definitions",
+    type=SET_NAME,
     default=LATEST_CONTRACT_SET,
     show_default=True,
     help="Definition set name or folder.",
