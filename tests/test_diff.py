@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from kpi_engine import engine, load_definitions
+from kpi_engine import diff, engine, load_definitions
 from kpi_engine.cli import cli
 from kpi_engine.diff import Change, compare, impact
 from kpi_engine.extract import load_extract
@@ -125,9 +125,10 @@ def test_each_class_is_detected(tmp_path):
     result = compare(load_definitions(YEAR_1), load_definitions(folder))
     by_old = {e.old_id: e for e in result.entries}
     assert by_old["A2"].change is Change.revised
+    # shown as the files write it, not as the parsed tree ('(... <= 45.0)')
     assert [str(c) for c in by_old["A2"].calculation] == [
-        "numerator filter: (working_days_between(start_date, completed_date) <= 45.0) → "
-        "(working_days_between(start_date, completed_date) <= 40.0)"
+        "numerator filter: working_days_between(start_date, completed_date) <= 45 → "
+        "working_days_between(start_date, completed_date) <= 40"
     ]
     assert by_old["A3"].change is Change.retained
     assert [c.field for c in by_old["A3"].changes] == ["description"]
@@ -208,3 +209,72 @@ def test_invalid_definitions_exit_1_with_located_problems(tmp_path):
     run = CliRunner().invoke(cli, ["diff", str(YEAR_1), str(folder)])
     assert run.exit_code == 1
     assert "A1.yaml:" in run.stderr and "unit" in run.stderr
+
+
+# --- issue 13: source text, units, the failing rule, sets sharing a name --------------------------
+
+
+def test_expressions_are_shown_as_the_yaml_writes_them():
+    run = CliRunner().invoke(
+        cli, ["diff", "contract-2015-16", "contract-2016-17", "--format", "markdown"]
+    )
+    # B11.yaml (2015-16) line 21: "filter: age == 19 and qualifying"
+    assert (
+        "denominator filter: age == 19 and qualifying → age in [19, 20, 21] and qualifying"
+        in run.stdout
+    )
+    assert "19.0" not in run.stdout and "== age" not in run.stdout
+
+
+def test_no_subtraction_across_a_change_of_unit():
+    old, new = load_definitions(YEAR_1), load_definitions(YEAR_2)
+    result = compare(old, new)
+    impacts = impact(result, load_extract(sample_data_dir()), parse_month("2016-03"))
+    d19 = next(i for i in impacts if i.entry.old_id == "D19")
+    # D19 reports £ of capital spend; D19-2016 a percentage of plan: no 8,000 - 0.3
+    assert d19.units == ("currency", "percent")
+    assert np.isnan(d19.change)
+    row = next(r for r in diff.impact_rows(impacts) if r["old_id"] == "D19")
+    assert (row["old_value"], row["new_value"]) == ("£8,000", "0.3%")
+    assert row["change"] == "unit changed: currency → percent"
+    b8 = next(r for r in diff.impact_rows(impacts) if r["old_id"] == "B8")
+    assert (b8["old_value"], b8["new_value"], b8["change"]) == ("33 weeks", "31 weeks", "-2 weeks")
+
+
+def test_a_failing_run_says_which_rule_failed_on_what(tmp_path):
+    folder = copy_set(tmp_path, "changed")
+    edit(folder, "A2", "<= 45", "<= 40")
+    run = CliRunner().invoke(cli, ["diff", str(YEAR_1), str(folder)])
+    assert run.exit_code == 1
+    assert "--fail-on breaking fails on 1 revised (A2)" in run.stderr
+    passing = CliRunner().invoke(cli, ["diff", str(YEAR_1), str(folder), "--fail-on", "none"])
+    assert passing.exit_code == 0 and "fails on" not in passing.stderr
+
+
+def test_two_folders_with_one_set_name_are_labelled_by_path(tmp_path):
+    folder = tmp_path / "edited"
+    shutil.copytree(YEAR_1, folder)  # set.yaml still says contract-2015-16
+    run = CliRunner().invoke(cli, ["diff", str(YEAR_1), str(folder), "--format", "markdown"])
+    assert f"## Definition changes: {YEAR_1} → {folder}" in run.stdout
+    table = CliRunner(env={"COLUMNS": "200"}).invoke(cli, ["diff", str(YEAR_1), str(folder)])
+    assert f"{YEAR_1} → {folder}" in table.stdout
+
+
+def test_a_mistyped_set_is_a_usage_error_naming_the_sets():
+    run = CliRunner().invoke(cli, ["diff", "contract-2015-17", "contract-2016-17"])
+    assert run.exit_code == 2
+    assert "no definition set 'contract-2015-17'" in run.stderr
+    assert "did you mean 'contract-2015-16' or 'contract-2016-17'?" in run.stderr
+
+
+def test_the_terminal_table_is_one_line_per_measure_at_80_columns():
+    run = CliRunner(env={"COLUMNS": "80"}).invoke(
+        cli, ["diff", "contract-2015-16", "contract-2016-17", "--period", "2016-03"]
+    )
+    lines = run.stdout.splitlines()
+    assert all(len(line.rstrip()) <= 80 for line in lines)
+    overview = [
+        line for line in lines if line.split()[:2] in (["A5", "revised"], ["A7", "dropped"])
+    ]
+    assert len(overview) == 2
+    assert "Not shown at 80 columns: num in/out, den in/out" in run.stdout

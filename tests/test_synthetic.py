@@ -166,7 +166,9 @@ def test_end_is_never_before_start(tables: dict[str, pd.DataFrame]) -> None:
     extract_end = pd.Timestamp("2016-03-31")
     for name, t in contract.TABLES.items():
         for c in t.columns:
-            if c.type == "date" and name not in ("children", "care_leavers", "yos_cohort"):
+            # a due date is a schedule: an early visit's may fall after the extract date
+            past = name not in ("children", "care_leavers", "yos_cohort") and c.name != "due_date"
+            if c.type == "date" and past:
                 assert (tables[name][c.name].dropna() <= extract_end).all(), (name, c.name)
 
 

@@ -21,9 +21,7 @@ __version__ = "0.1.0"
 
 def load_definitions(set_name_or_path: str | Path | None = None) -> DefinitionSet:
     """Load a definition set by name (``contract-2015-16``) or folder; raise on any problem."""
-    folder = resolve_set(set_name_or_path)
-    if not folder.is_dir():
-        raise DefinitionError([Problem(str(folder), None, None, "", "no such definition set")])
+    folder = resolve_set(set_name_or_path)  # UnknownSetError (a DefinitionError) if none
     definition_set, problems = load_folder(folder)
     errors = [p for p in problems if p.severity == "error"]
     if errors or definition_set is None:

@@ -16,7 +16,8 @@ Meaning is compared, not text: filters and sums are compared as normalised expre
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -27,7 +28,7 @@ import pandas as pd
 from kpi_engine import engine
 from kpi_engine.definitions import Count, Definition, DefinitionSet
 from kpi_engine.expressions import normalise_text
-from kpi_engine.render import describe_rating, describe_window
+from kpi_engine.render import describe_rating, describe_window, format_value
 
 
 class Change(StrEnum):
@@ -94,26 +95,60 @@ class SetDiff:
     def of(self, change: Change) -> list[Entry]:
         return [e for e in self.entries if e.change is change]
 
+    def failing(self, fail_on: str) -> list[Entry]:
+        """The entries ``--fail-on`` (none, breaking, any) fails the build on."""
+        if fail_on == "none":
+            return []
+        if fail_on == "breaking":
+            return [e for e in self.entries if e.change in BREAKING]
+        return [e for e in self.entries if e.change is not Change.retained or e.changes]
+
     def fails(self, fail_on: str) -> bool:
         """Whether ``--fail-on`` (none, breaking, any) should fail the build."""
-        if fail_on == "none":
-            return False
-        if fail_on == "breaking":
-            return any(e.change in BREAKING for e in self.entries)
-        return any(e.change is not Change.retained or e.changes for e in self.entries)
+        return bool(self.failing(fail_on))
+
+    def why_failing(self, fail_on: str) -> str:
+        """What ``--fail-on`` fails on: '3 revised (A5, A6, B8); 5 dropped (A7, ...)'."""
+        by_kind: dict[str, list[str]] = {}
+        for e in self.failing(fail_on):
+            kind = "retained with changes" if e.change is Change.retained else e.change.value
+            by_kind.setdefault(kind, []).append(e.old_id or e.new_id or "")
+        counts = [f"{len(ids)} {kind} ({', '.join(ids)})" for kind, ids in by_kind.items()]
+        return "; ".join(counts)
+
+    @property
+    def labels(self) -> tuple[str, str]:
+        """The sets' names, or their folders when the names are the same (a set and its edit)."""
+        old, new = self.old.info.name, self.new.info.name
+        if old == new:
+            return self.old.path or old, self.new.path or new
+        return old, new
 
 
 # --- what a definition computes, in words -------------------------------------------------------
 
 
-def _expression(text: str | None) -> str:
-    return "none" if text is None else (normalise_text(text) or "none")
+@dataclass(frozen=True)
+class _Shown:
+    """A field shown as its source text but compared by meaning (an expression)."""
+
+    text: str
+    meaning: str
+
+    def __str__(self) -> str:
+        return self.text
 
 
-def _count_parts(c: Count | None) -> dict[str, str]:
+def _expression(text: str | None) -> str | _Shown:
+    if text is None or not text.strip():
+        return "none"
+    return _Shown(" ".join(text.split()), normalise_text(text) or "none")
+
+
+def _count_parts(c: Count | None) -> dict[str, str | _Shown]:
     if c is None:
         return {"": "none"}
-    parts = {
+    parts: dict[str, str | _Shown] = {
         "table": c.table or "(the denominator's rows)",
         "window": describe_window_of(c),
         "date": c.date or "",
@@ -121,7 +156,7 @@ def _count_parts(c: Count | None) -> dict[str, str]:
         "end": c.end or "",
         "year": c.year or "",
         "filter": _expression(c.filter),
-        "counts": f"sum of {_expression(c.sum)}"
+        "counts": _Shown(f"sum of {_expression(c.sum)}", f"sum of {normalise_text(c.sum)}")
         if c.sum
         else ("distinct " + (c.key or "child_id") if c.count == "distinct" else "rows"),
     }
@@ -140,8 +175,8 @@ def describe_window_of(c: Count) -> str:
     return text
 
 
-def _calculation(d: Definition) -> dict[str, str]:
-    out = {
+def _calculation(d: Definition) -> dict[str, str | _Shown]:
+    out: dict[str, str | _Shown] = {
         "status": d.status.value,
         "unit": d.unit.value,
         "frequency": d.frequency.value,
@@ -178,12 +213,19 @@ def _benchmark(d: Definition) -> str:
     return b.national or (f"{b.seed_value:g}" if b.seed_value is not None else "none")
 
 
-def _changes(old: dict[str, str], new: dict[str, str]) -> tuple[FieldChange, ...]:
+def _changes(
+    old: Mapping[str, str | _Shown], new: Mapping[str, str | _Shown]
+) -> tuple[FieldChange, ...]:
+    """The fields that differ in meaning, each shown as its definitions write it."""
+
+    def meaning(value: str | _Shown) -> str:
+        return value.meaning if isinstance(value, _Shown) else value
+
     keys = list(dict.fromkeys([*old, *new]))
     return tuple(
-        FieldChange(k, old.get(k, "none"), new.get(k, "none"))
+        FieldChange(k, str(old.get(k, "none")), str(new.get(k, "none")))
         for k in keys
-        if old.get(k, "none") != new.get(k, "none")
+        if meaning(old.get(k, "none")) != meaning(new.get(k, "none"))
     )
 
 
@@ -238,8 +280,21 @@ class Impact:
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     @property
+    def units(self) -> tuple[str, str] | None:
+        """The old and new units when they differ: then the two figures are not subtracted."""
+        old, new = self.entry.old, self.entry.new
+        if old is None or new is None or _unit(old) == _unit(new):
+            return None
+        return _unit(old), _unit(new)
+
+    @property
     def change(self) -> float:
-        return self.new_value - self.old_value
+        """New minus old; NaN across a change of unit (£8,000 to 0.3% is no change of -7,999.7)."""
+        return math.nan if self.units else self.new_value - self.old_value
+
+
+def _unit(d: Definition) -> str:
+    return d.unit.value + (f" ({d.unit_label})" if d.unit_label else "")
 
 
 def _headline(frame: pd.DataFrame, d: Definition | None) -> tuple[float, str, str]:
@@ -328,8 +383,23 @@ _QUIET = ("description", "source")
 """Fields whose change is counted but not spelled out (long prose)."""
 
 
-def _fmt(value: float) -> str:
-    return "" if np.isnan(value) else f"{value:g}"
+def _fmt(value: float, d: Definition | None) -> str:
+    """A figure with its unit, as the scorecard prints it: '23%', '£8,000', '31 weeks'."""
+    if d is None or np.isnan(value):
+        return ""
+    return format_value(value, d.unit.value, d.rounding, d.unit_label)
+
+
+def _difference(i: Impact) -> str:
+    """'+2 pts', '-£350,000', or 'unit changed: currency → percent'."""
+    if i.units:
+        return f"unit changed: {i.units[0]} → {i.units[1]}"
+    d = i.entry.new or i.entry.old
+    if d is None or np.isnan(i.change):
+        return ""
+    sign = "+" if i.change > 0 else "-" if i.change < 0 else ""
+    text = format_value(abs(i.change), d.unit.value, d.rounding, d.unit_label)
+    return sign + (text.removesuffix("%") + " pts" if d.unit.value == "percent" else text)
 
 
 def _n(count: int | None, sign: str) -> str:
@@ -341,9 +411,9 @@ def impact_rows(impacts: Sequence[Impact]) -> list[dict[str, str]]:
         {
             "old_id": i.entry.old_id or "",
             "new_id": i.entry.new_id or "",
-            "old_value": _fmt(i.old_value),
-            "new_value": _fmt(i.new_value),
-            "change": _fmt(i.change),
+            "old_value": _fmt(i.old_value, i.entry.old),
+            "new_value": _fmt(i.new_value, i.entry.new),
+            "change": _difference(i),
             "old_rating": i.old_status,
             "new_rating": i.new_status,
             "numerator_in": _n(i.numerator_in, "+"),
@@ -358,7 +428,7 @@ def impact_rows(impacts: Sequence[Impact]) -> list[dict[str, str]]:
 def markdown(diff: SetDiff, impacts: Sequence[Impact] | None = None, period: str = "") -> str:
     """A pull-request comment: the overview, then each change in detail, then the impact."""
     lines = [
-        f"## Definition changes: {diff.old.info.name} → {diff.new.info.name}",
+        f"## Definition changes: {diff.labels[0]} → {diff.labels[1]}",
         "",
         "| ref | change | measure | replacement |",
         "|---|---|---|---|",
@@ -373,10 +443,7 @@ def markdown(diff: SetDiff, impacts: Sequence[Impact] | None = None, period: str
         lines += ["", "### What changed", ""]
         for e in detailed:
             lines.append(f"- **{e.new_id or e.old_id}** ({e.change.value}):")
-            lines += [f"  - {c}" for c in e.changes if c.field not in _QUIET]
-            quiet = [c.field for c in e.changes if c.field in _QUIET]
-            if quiet:
-                lines.append(f"  - reworded: {', '.join(quiet)}")
+            lines += [f"  - {line}" for line in change_lines(e)]
     if impacts:
         lines += [
             "",
@@ -396,6 +463,13 @@ def markdown(diff: SetDiff, impacts: Sequence[Impact] | None = None, period: str
     return "\n".join(lines) + "\n"
 
 
+def change_lines(e: Entry) -> list[str]:
+    """What changed in one entry, a line per field; long prose fields only named."""
+    lines = [str(c) for c in e.changes if c.field not in _QUIET]
+    quiet = [c.field for c in e.changes if c.field in _QUIET]
+    return lines + ([f"reworded: {', '.join(quiet)}"] if quiet else [])
+
+
 def pair(came: str, went: str) -> str:
     return f"{came} / {went}" if came else ""
 
@@ -404,6 +478,8 @@ def as_json(diff: SetDiff, impacts: Sequence[Impact] | None = None) -> dict[str,
     return {
         "old": diff.old.info.name,
         "new": diff.new.info.name,
+        "old_path": diff.old.path,
+        "new_path": diff.new.path,
         "entries": [
             {
                 "old_id": e.old_id,

@@ -47,7 +47,9 @@ class ExtractError(Exception):
     def __init__(self, problems: Sequence[Problem]) -> None:
         self.problems = list(problems)
         errors = sum(p.severity == "error" for p in self.problems)
-        super().__init__(f"the extract has {errors} error(s)")
+        # the same located lines the command line prints, for callers of the Python API
+        lines = [("warning: " if p.severity == "warning" else "") + str(p) for p in self.problems]
+        super().__init__("\n".join([f"the extract has {errors} error(s):", *lines]))
 
 
 @dataclass(frozen=True)

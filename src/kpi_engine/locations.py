@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 from importlib.resources import files
 from pathlib import Path
+
+from kpi_engine.validation import DefinitionError, Problem
 
 # A source checkout keeps the sample extract beside src/; an installed wheel has none.
 _REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -41,14 +44,47 @@ LATEST_CONTRACT_SET = "contract-2016-17"
 SCORECARD_SET = "corporate-scorecard"
 
 
+class UnknownSetError(DefinitionError):
+    """A set name that is neither a folder nor a set under the definitions root.
+
+    A :class:`DefinitionError` (so callers catching that still do), kept apart because the
+    command line calls it a usage error (exit 2): the user mistyped a name.
+    """
+
+
 def resolve_set(name_or_path: str | Path | None) -> Path:
-    """A definition set folder from a path, or from a set name under the definitions root."""
+    """A definition set folder from a path, or from a set name under the definitions root.
+
+    Raises :class:`UnknownSetError` naming the sets there and the closest to ``name_or_path``.
+    """
     if name_or_path is None:
         name_or_path = LATEST_CONTRACT_SET
     path = Path(name_or_path)
-    if path.exists():
+    if path.is_dir():
         return path
-    return definitions_root() / str(name_or_path)
+    folder = definitions_root() / str(name_or_path)
+    if folder.is_dir():
+        return folder
+    root = definitions_root()
+    raise UnknownSetError([Problem(str(root), None, None, "", unknown_set(str(name_or_path)))])
+
+
+def unknown_set(name: str, what: str = "definition set") -> str:
+    """'no definition set 'x'; did you mean 'y'? (sets: a, b; or a folder of definitions)'."""
+    sets = available_sets()
+    hints = _closest(name, sets)
+    text = f"no {what} {name!r}"
+    if hints:
+        text += f"; did you mean {' or '.join(repr(h) for h in hints)}?"
+    listed = f"sets: {', '.join(sets)}; " if sets else "no sets there; "
+    return f"{text} ({listed}or give a folder of definitions)"
+
+
+def _closest(word: str, choices: list[str]) -> list[str]:
+    """The choices nearest ``word``, all of them when several are as near ('2015-17')."""
+    ratios = {c: difflib.SequenceMatcher(None, word, c).ratio() for c in choices}
+    best = max(ratios.values(), default=0.0)
+    return [c for c, r in ratios.items() if r == best and r >= 0.6]
 
 
 def available_sets() -> list[str]:

@@ -176,13 +176,29 @@ def scorecard_quarters(month: int) -> tuple[Quarter, ...]:
 BENCHMARKS_FILE = "national_benchmarks.csv"
 
 
-def default_benchmarks_path() -> Path | None:
+def default_benchmarks_path() -> Path:
     """$KPI_BENCHMARKS, else the published England figures shipped with the package."""
     env = os.environ.get("KPI_BENCHMARKS")
-    if env:
-        return Path(env)
-    shipped = shipped_path("reference", BENCHMARKS_FILE)
-    return shipped if shipped.is_file() else None
+    return Path(env) if env else shipped_path("reference", BENCHMARKS_FILE)
+
+
+def find_benchmarks(path: Path | None = None) -> Benchmarks | None:
+    """The benchmarks at ``path`` (default: :func:`default_benchmarks_path`).
+
+    A file that is not there is a warning, not an error: the scorecard is still written, with
+    the definitions' seed figures only. A file that is there but unreadable is an error.
+    """
+    path = path if path is not None else default_benchmarks_path()
+    if not path.is_file():
+        setting = " (KPI_BENCHMARKS)" if os.environ.get("KPI_BENCHMARKS") else ""
+        log.warning(
+            "national benchmarks file %s%s not found: the benchmark column shows only the "
+            "definitions' seed figures",
+            path,
+            setting,
+        )
+        return None
+    return load_benchmarks(path)
 
 
 @dataclass(frozen=True)
@@ -473,8 +489,7 @@ def scorecard_run(
     from kpi_engine.extract import load_extract
     from kpi_engine.run import resolve_months, tables_needed
 
-    bench_path = benchmarks if benchmarks is not None else default_benchmarks_path()
-    bench = load_benchmarks(bench_path) if bench_path is not None else None
+    bench = find_benchmarks(benchmarks)
     definitions = list(definition_set.definitions)
     extract = load_extract(extracts, tables=sorted(tables_needed(definitions)))
     (month,) = resolve_months(extract, period, None, None)

@@ -33,7 +33,25 @@ def cli() -> None:
       kpi list --set contract-2015-16
       kpi compute --period 2015-12
 
-    Exit codes: 0 ok, 1 data or definition error, 2 usage error.
+    Exit codes: 0 ok, 1 data or definition error, 2 usage error (3: kpi scorecard's
+    output is locked by another run).
+
+    \b
+    Environment:
+      KPI_DEFINITIONS  folder of definition sets [default:
+                       ./indicator_definitions, else the sets shipped with kpi]
+      KPI_EXTRACTS     default extract folder [default: ./sample_data, else the
+                       source checkout's sample_data]
+      KPI_BENCHMARKS   national benchmarks CSV for kpi scorecard [default: the
+                       shipped England figures; a missing file is a warning]
+      KPI_THREADS      threads for loading and computing [default: one per core,
+                       at most 4]; 1 gives the lowest peak memory
+      NO_COLOR         any value: no colour
+
+    \b
+    Shell completion of commands, options and set names, in ~/.bashrc:
+      eval "$(_KPI_COMPLETE=bash_source kpi)"
+    (zsh: zsh_source in ~/.zshrc; fish: fish_source; see README.md)
     """
 
 

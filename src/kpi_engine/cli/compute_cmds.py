@@ -10,6 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from kpi_engine import load_definitions
 from kpi_engine.cli._common import EXIT_USAGE, fail, report_problems, stderr_console, stdout_console
+from kpi_engine.cli._sets import SET_NAME
 from kpi_engine.definitions import Definition
 from kpi_engine.extract import ExtractError
 from kpi_engine.locations import LATEST_CONTRACT_SET, sample_data_dir
@@ -92,6 +93,7 @@ def run_or_exit(
 )
 @click.option(
     "--definitions",
+    type=SET_NAME,
     default=LATEST_CONTRACT_SET,
     show_default=True,
     help="Definition set name or folder.",
@@ -157,7 +159,8 @@ def compute(
         labels = result.period_labels
         span = labels[0] if len(labels) == 1 else f"{labels[0]} to {labels[-1]}"
         title = f"{result.definition_set.info.title} — {span}"
-        stdout_console().print(scorecard_table(frame, result.definitions, title))
+        console = stdout_console()
+        console.print(scorecard_table(frame, result.definitions, title, width=console.width))
         return
     click.echo(render_text(frame, fmt), nl=False)
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import json
+import sys
 from pathlib import Path
 
 import click
@@ -10,15 +13,40 @@ from rich.table import Table
 from kpi_engine import load_definitions
 from kpi_engine.cli._common import (
     EXIT_DATA_ERROR,
+    EXIT_USAGE,
     fail,
     report_problems,
     stderr_console,
     stdout_console,
 )
-from kpi_engine.definitions import Definition
-from kpi_engine.locations import LATEST_CONTRACT_SET, available_sets, definitions_root
-from kpi_engine.render import describe_rating, describe_window
-from kpi_engine.validation import DefinitionError, validate_paths
+from kpi_engine.cli._sets import SET_NAME, no_indicator
+from kpi_engine.definitions import DefinitionSet
+from kpi_engine.locations import (
+    LATEST_CONTRACT_SET,
+    UnknownSetError,
+    available_sets,
+    definitions_root,
+    resolve_set,
+    unknown_set,
+)
+from kpi_engine.render import (
+    definition_details,
+    definition_json,
+    definition_row,
+    definitions_table,
+)
+from kpi_engine.validation import SET_FILE, DefinitionError, validate_paths
+
+
+def _target(path: Path) -> Path:
+    """A file or folder to check: as given, or a set name's folder (a usage error if neither)."""
+    if path.exists():
+        return path
+    try:
+        return resolve_set(str(path))
+    except UnknownSetError:
+        message = unknown_set(str(path), what="file, folder or definition set")
+        raise click.BadParameter(message, param_hint="PATHS") from None
 
 
 @click.command()
@@ -34,124 +62,136 @@ from kpi_engine.validation import DefinitionError, validate_paths
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
 def validate(paths: tuple[Path, ...], extracts: Path | None, fmt: str) -> None:
-    """Check definition files or folders and report every problem.
+    """Check definition files, folders or sets and report every problem.
 
-    Each problem is printed as FILE:LINE:COLUMN: FIELD: MESSAGE. With no PATH, the shipped
-    definition sets are checked.
+    Each problem is printed as FILE:LINE:COLUMN: FIELD: MESSAGE. PATHS are files, folders or
+    set names; with none, the shipped definition sets are checked.
 
     \b
     Examples:
       kpi validate indicator_definitions/
+      kpi validate contract-2016-17
       kpi validate indicator_definitions/contract-2016-17/A1.yaml --format json
       kpi validate --extracts sample_data
 
-    Exits 1 if any problem is found, 0 otherwise.
+    Exits 1 if any problem is found, 2 for a path or set that does not exist, 0 otherwise.
     """
     if extracts is not None:
         from kpi_engine.cli.extract_cmds import validate_extract
 
         validate_extract(extracts, fmt)
         return
-    targets = list(paths) or [definitions_root()]
+    targets = [_target(p) for p in paths] or [definitions_root()]
     sets, problems = validate_paths(targets)
     report_problems(problems, fmt)
     errors = sum(p.severity == "error" for p in problems)
     if fmt == "text":
-        count = sum(len(s.definitions) for s in sets)
+        files = sum(t.is_file() and t.name != SET_FILE for t in targets)
+        count = sum(len(s.definitions) for s in sets) + files
+        where = f" in {len(sets)} set(s)" if sets else ""
         summary = f"{errors} problem(s)" if errors else "no problems"
-        stderr_console().print(f"checked {count} definition(s) in {len(sets)} set(s): {summary}")
+        stderr_console().print(f"checked {count} definition(s){where}: {summary}")
     if errors:
         raise SystemExit(EXIT_DATA_ERROR)
 
 
-def _load(set_name: str) -> list[Definition]:
+def _load(set_name: str) -> DefinitionSet:
     try:
-        return list(load_definitions(set_name).definitions)
+        return load_definitions(set_name)
+    except UnknownSetError as e:  # the option checks names; a set removed since is still 2
+        fail(e.problems[0].message, EXIT_USAGE)
     except DefinitionError as e:
         report_problems(e.problems)
-        fail(f"definition set {set_name!r} has problems (run: kpi validate)")
+        fail(f"definition set {set_name!r} has problems (run: kpi validate {set_name})")
 
 
 @click.command("list")
 @click.option(
     "--set",
     "set_name",
+    type=SET_NAME,
     default=LATEST_CONTRACT_SET,
     show_default=True,
     help="Definition set name or folder.",
 )
-def list_(set_name: str) -> None:
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "csv"]),
+    default="table",
+    show_default=True,
+    help="json and csv: every field, one record per indicator, for scripts and CI.",
+)
+def list_(set_name: str, fmt: str) -> None:
     """List the indicators of a definition set.
+
+    JSON and CSV give each indicator's id, name, group, contract, status, frequency, unit,
+    unit_label, polarity, rating (in words), replaces and hash.
 
     \b
     Examples:
       kpi list
       kpi list --set contract-2015-16
-      kpi list --set corporate-scorecard
+      kpi list --set corporate-scorecard --format csv > measures.csv
+      kpi list --format json | jq -r '.[].id'
     """
-    definitions = _load(set_name)
-    table = Table(title=f"{set_name}: {len(definitions)} indicators", title_justify="left")
-    for column in ("id", "name", "group", "frequency", "unit", "polarity", "rating"):
-        table.add_column(column, overflow="fold")
-    for d in definitions:
-        name = d.name + ("" if d.status.value == "active" else f" [{d.status.value}]")
-        table.add_row(
-            d.id + (" ©" if d.contract else ""),
-            name,
-            d.group.label,
-            d.frequency.value,
-            d.unit.value,
-            "higher" if d.polarity.value == "higher_is_better" else "lower",
-            describe_rating(d),
-        )
-    stdout_console().print(table)
+    definition_set = _load(set_name)
+    rows = [definition_row(d) for d in definition_set.definitions]
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+    elif fmt == "csv":
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else ["id"])
+        writer.writeheader()
+        writer.writerows(rows)
+    else:
+        console = stdout_console()
+        title = f"{definition_set.name}: {len(rows)} indicators"
+        table = definitions_table(definition_set.definitions, title, width=console.width)
+        console.print(table)
 
 
 @click.command()
 @click.argument("indicator_id")
-@click.option("--set", "set_name", default=None, help="Definition set (default: search all).")
-def show(indicator_id: str, set_name: str | None) -> None:
-    """Show one indicator's definition, readably.
+@click.option(
+    "--set", "set_name", type=SET_NAME, default=None, help="Definition set (default: search all)."
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: a list of the definitions found, each with its set and hash.",
+)
+def show(indicator_id: str, set_name: str | None, fmt: str) -> None:
+    """Show one indicator's definition, readably: filters as the YAML file writes them.
+
+    Without --set, every set holding INDICATOR_ID is shown. An id no set holds is a usage
+    error (exit 2), with the closest id.
 
     \b
     Examples:
       kpi show A1
       kpi show A5 --set contract-2015-16
+      kpi show B8 --set contract-2016-17 --format json
     """
-    names = [set_name] if set_name else available_sets()
-    found = False
-    console = stdout_console()
-    for name in names:
-        for d in _load(name):
-            if d.id != indicator_id:
-                continue
-            found = True
-            console.print(f"[bold]{d.id}[/bold] {d.name}  ({name})", highlight=False)
-            rows = [
-                ("group", d.group.label),
-                ("contract measure", "yes" if d.contract else "no"),
-                ("status", d.status.value + (f": {d.status_note}" if d.status_note else "")),
-                ("unit", d.unit.value + (f" ({d.unit_label})" if d.unit_label else "")),
-                ("rounding", f"{d.rounding} decimal place(s)"),
-                ("polarity", d.polarity.value.replace("_", " ")),
-                ("frequency", d.frequency.value),
-                ("window", describe_window(d)),
-                ("rating", describe_rating(d)),
-            ]
-            for part in ("denominator", "numerator"):
-                spec = getattr(d, part)
-                if spec is not None:
-                    rows.append((part, spec.model_dump_json(exclude_none=True)))
-            if d.breakdown:
-                rows.append(("breakdown", f"by {d.breakdown.column} ({d.breakdown.denominator})"))
-            if d.replaces:
-                rows.append(("replaces", d.replaces))
-            rows += [("description", d.description.strip()), ("source", d.source.strip())]
-            rows.append(("hash", d.content_hash()))
-            for label, value in rows:
-                console.print(f"  [dim]{label:>16}[/dim]  {value}", highlight=False)
+    searched = [_load(name) for name in ([set_name] if set_name else available_sets())]
+    found = [(s.name, s.get(indicator_id)) for s in searched if indicator_id in s.ids]
     if not found:
-        fail(f"no indicator {indicator_id!r} in {', '.join(names) or 'any set'}")
+        fail(no_indicator(indicator_id, searched), EXIT_USAGE)
+    if fmt == "json":
+        payload = [definition_json(d, name) for name, d in found]
+        click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
+        return
+    console = stdout_console()
+    for name, d in found:
+        console.print(f"[bold]{d.id}[/bold] {d.name}  ({name})", highlight=False)
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(style="dim", justify="right", no_wrap=True)
+        grid.add_column(overflow="fold")
+        for label, value in definition_details(d):
+            grid.add_row(label, value)
+        console.print(grid, highlight=False)
 
 
 def register(group: click.Group) -> None:

@@ -5,9 +5,14 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
+from rich import box
+from rich.cells import cell_len
+from rich.console import Group
 from rich.table import Table
+from rich.text import Text
 
 from kpi_engine import diff, load_definitions
 from kpi_engine.cli._common import (
@@ -17,6 +22,7 @@ from kpi_engine.cli._common import (
     report_problems,
     stdout_console,
 )
+from kpi_engine.cli._sets import SET_NAME
 from kpi_engine.definitions import DefinitionSet
 from kpi_engine.extract import ExtractError, load_extract
 from kpi_engine.locations import sample_data_dir
@@ -36,44 +42,72 @@ def _load(name: str, fmt: str) -> DefinitionSet | None:
 
 
 def _table(result: diff.SetDiff, impacts: list[diff.Impact] | None, period: str) -> None:
+    """The overview one line per measure, then what changed as a list, then the impact."""
     console = stdout_console()
-    overview = Table(title=f"{result.old.info.name} → {result.new.info.name}", title_justify="left")
-    for heading in ("ref", "change", "measure", "replacement", "what changed"):
-        overview.add_column(heading, overflow="fold")
+    old, new = result.labels
+    rows = []
     for row in diff.overview_rows(result):
         ref = row["old_id"] or row["new_id"]
         if row["old_id"] and row["new_id"] and row["old_id"] != row["new_id"]:
             ref = f"{row['old_id']} → {row['new_id']}"
-        overview.add_row(ref, row["change"], row["measure"], row["replacement"], row["changes"])
-    console.print(overview)
+        rows.append([ref, row["change"], row["measure"] or row["replacement"]])
+    console.print(_fitted(f"{old} → {new}", ["ref", "change", "measure"], rows, console.width))
+    detailed = [e for e in result.entries if e.changes]
+    if detailed:
+        console.print("\n[bold]What changed[/bold]")
+    for e in detailed:
+        console.print(f"  [bold]{e.new_id or e.old_id}[/bold] ({e.change.value})", highlight=False)
+        for line in diff.change_lines(e):
+            console.print(f"    {line}", highlight=False)
     if impacts:
-        table = Table(title=f"Impact on {period}", title_justify="left")
-        for heading in (
-            "ref",
-            "old",
-            "new",
-            "change",
-            "rating",
-            "numerator in/out",
-            "denominator in/out",
-        ):
-            table.add_column(heading, overflow="fold")
-        for r in diff.impact_rows(impacts):
-            table.add_row(
+        headings = ["ref", "old", "new", "change", "rating", "num in/out", "den in/out"]
+        rows = [
+            [
                 r["new_id"] or r["old_id"],
                 r["old_value"],
                 r["new_value"],
-                r["change"],
-                f"{r['old_rating']} → {r['new_rating']}",
+                r["change"].split(":")[0],  # 'unit changed': which units, in markdown and json
+                f"{r['old_rating'] or '-'} → {r['new_rating'] or '-'}",
                 diff.pair(r["numerator_in"], r["numerator_out"]),
                 diff.pair(r["denominator_in"], r["denominator_out"]),
-            )
-        console.print(table)
+            ]
+            for r in diff.impact_rows(impacts)
+        ]
+        console.print()
+        console.print(_fitted(f"Impact on {period}", headings, rows, console.width))
+
+
+def _fitted(title: str, headings: list[str], rows: list[list[str]], width: int) -> Group:
+    """One line per row: the last column is cut to fit, the columns that cannot fit dropped."""
+    widths = [max([cell_len(h), *(cell_len(r[i]) for r in rows)]) for i, h in enumerate(headings)]
+    keep = len(headings)
+    while keep > 3 and sum(widths[:keep]) + 2 * (keep - 1) > width:
+        keep -= 1
+    table = Table(**_PLAIN)
+    room = width - sum(widths[: keep - 1]) - 2 * (keep - 1)
+    for i, heading in enumerate(headings[:keep]):
+        fixed = widths[i] if i < keep - 1 else max(min(room, widths[i]), cell_len(heading))
+        table.add_column(heading, no_wrap=True, overflow="ellipsis", width=fixed)
+    for row in rows:
+        table.add_row(*row[:keep])
+    if keep < len(headings):
+        hidden = ", ".join(headings[keep:])
+        table.caption = f"Not shown at {width} columns: {hidden}; --format markdown shows all."
+        table.caption_justify = "left"
+    return Group(Text(title, style="table.title"), table)  # a long title wraps on its own
+
+
+_PLAIN: dict[str, Any] = {
+    "box": box.SIMPLE_HEAD,
+    "show_edge": False,
+    "pad_edge": False,
+    "collapse_padding": True,
+}
 
 
 @click.command("diff")
-@click.argument("old")
-@click.argument("new")
+@click.argument("old", type=SET_NAME)
+@click.argument("new", type=SET_NAME)
 @click.option(
     "--extracts",
     type=click.Path(path_type=Path),
@@ -146,6 +180,8 @@ def diff_command(
     else:
         _table(result, impacts, label)
     if result.fails(fail_on):
+        why = result.why_failing(fail_on)
+        click.echo(f"kpi diff: --fail-on {fail_on} fails on {why}", err=True)
         sys.exit(EXIT_DATA_ERROR)
 
 

@@ -13,6 +13,7 @@ import click
 
 from kpi_engine import load_definitions
 from kpi_engine.cli._common import EXIT_DATA_ERROR, EXIT_USAGE, stdout_console
+from kpi_engine.cli._sets import SET_NAME
 from kpi_engine.extract import ExtractError
 from kpi_engine.locations import SCORECARD_SET, sample_data_dir
 from kpi_engine.lock import LockHeld, OutputLock
@@ -117,6 +118,7 @@ def _resolve_format(fmt: str | None, output: Path | None) -> str:
 )
 @click.option(
     "--definitions",
+    type=SET_NAME,
     default=SCORECARD_SET,
     show_default=True,
     help="Definition set name or folder.",

@@ -1,0 +1,64 @@
+"""Definition set names and indicator ids as the user types them: checked, completed, suggested.
+
+A set name or indicator id that does not exist is a usage error (exit 2) in every command, with
+the choices and the closest named: the user mistyped, nothing is wrong with the data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import click
+from click.shell_completion import CompletionItem
+
+from kpi_engine import load_definitions
+from kpi_engine.definitions import DefinitionSet
+from kpi_engine.locations import UnknownSetError, available_sets, resolve_set
+from kpi_engine.validation import DefinitionError, closest
+
+if TYPE_CHECKING:
+    _ParamType = click.ParamType[str, Any]  # generic from click 8.2; the floor is 8.1
+else:
+    _ParamType = click.ParamType
+
+
+class SetName(_ParamType):
+    """A definition set: a name under the definitions root, or a folder."""
+
+    name = "SET"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        try:
+            resolve_set(str(value))
+        except UnknownSetError as e:
+            self.fail(e.problems[0].message, param, ctx)
+        return str(value)
+
+    def shell_complete(
+        self, ctx: click.Context, param: click.Parameter, incomplete: str
+    ) -> list[CompletionItem]:
+        names = [CompletionItem(n) for n in available_sets() if n.startswith(incomplete)]
+        return [*names, CompletionItem(incomplete, type="dir")]
+
+
+SET_NAME = SetName()
+
+
+def no_indicator(indicator_id: str, searched: Sequence[DefinitionSet]) -> str:
+    """Why ``indicator_id`` was not found, with the nearest id, or the other sets that have it."""
+    where = ", ".join(s.name for s in searched) or "any set"
+    text = f"no indicator {indicator_id!r} in {where}"
+    elsewhere = [name for name in available_sets() if name not in {s.name for s in searched}]
+    holding = [name for name in elsewhere if _holds(name, indicator_id)]
+    if holding:
+        return text + f"; it is in {' and '.join(holding)} (--definitions {holding[0]})"
+    hint = closest(indicator_id, [i for s in searched for i in s.ids])
+    return text + (f"; did you mean {hint!r}?" if hint else "")
+
+
+def _holds(set_name: str, indicator_id: str) -> bool:
+    try:
+        return indicator_id in load_definitions(set_name).ids
+    except DefinitionError:
+        return False
