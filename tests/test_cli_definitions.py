@@ -141,22 +141,25 @@ def test_list_is_one_line_per_indicator(width: int) -> None:
 
 
 def test_show_prints_filters_as_the_yaml_wrote_them() -> None:
-    result = kpi("show", "B11", "--set", "contract-2015-16")
+    result = kpi("show", "B11-2016", "--set", "contract-2016-17")
     assert result.exit_code == 0
-    # B11.yaml lines 18-21, as written
+    # B11-2016.yaml's denominator and numerator, as written
     lines = [line.strip() for line in result.stdout.splitlines()]
     start = lines.index("denominator  table: care_leaver_birthdays")
-    assert lines[start + 1 : start + 3] == ["date: birthday", "filter: age == 19 and qualifying"]
+    assert lines[start + 1 : start + 3] == [
+        "date: birthday",
+        "filter: age in [19, 20, 21] and qualifying",
+    ]
     assert "numerator  filter: accommodation_suitable" in lines
     assert '{"' not in result.stdout and "19.0" not in result.stdout
 
 
 def test_show_json_is_the_definition_with_its_set_and_hash() -> None:
-    result = kpi("show", "B11", "--set", "contract-2015-16", "--format", "json")
+    result = kpi("show", "B11-2016", "--set", "contract-2016-17", "--format", "json")
     (record,) = json.loads(result.stdout)
-    d = load_definitions("contract-2015-16").get("B11")
-    assert record["set"] == "contract-2015-16" and record["hash"] == d.content_hash()
-    assert record["denominator"]["filter"] == "age == 19 and qualifying"
+    d = load_definitions("contract-2016-17").get("B11-2016")
+    assert record["set"] == "contract-2016-17" and record["hash"] == d.content_hash()
+    assert record["denominator"]["filter"] == "age in [19, 20, 21] and qualifying"
     everywhere = json.loads(kpi("show", "A1", "--format", "json").stdout)
     assert [r["set"] for r in everywhere] == [
         "contract-2015-16",

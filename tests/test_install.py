@@ -76,9 +76,9 @@ def test_the_installed_package_is_the_wheel(installed: Path, elsewhere: Path) ->
 def test_kpi_list_finds_the_shipped_sets(installed: Path, elsewhere: Path) -> None:
     listed = run(installed / "kpi", "list", "--format", "csv", cwd=elsewhere)
     ids = [row["id"] for row in csv.DictReader(listed.stdout.splitlines())]
-    assert len(ids) == 22 and ids[0] == "A1" and "CARE-LADDER" in ids  # contract-2016-17
+    assert len(ids) == 23 and ids[0] == "A1" and "CARE-LADDER" in ids  # contract-2016-17
     corporate = run(installed / "kpi", "list", "--set", "corporate-scorecard", cwd=elsewhere)
-    assert "corporate-scorecard: 35 indicators" in corporate.stdout
+    assert "corporate-scorecard: 36 indicators" in corporate.stdout
 
 
 @pytest.mark.slow
