@@ -684,8 +684,8 @@ def _coerce_bool(
     return out
 
 
-_LARGEST_WHOLE = 2.0**53
-"""Whole numbers beyond this are not held exactly by a float (nor meant by any extract)."""
+_LARGEST = 2.0**53
+"""No extract means a number beyond this (9e15), and a float does not hold one exactly."""
 
 
 def _coerce_number(
@@ -709,10 +709,8 @@ def _coerce_number(
     values = numbers.to_numpy(dtype="float64")
     infinite = np.isinf(values)
     report.rows(column.name, infinite, "not a finite number (got {value})", shown)
-    low = column.minimum if column.minimum is not None else -np.inf
-    high = column.maximum if column.maximum is not None else np.inf
-    if column.type == "int":
-        low, high = max(low, -_LARGEST_WHOLE), min(high, _LARGEST_WHOLE)
+    low = max(column.minimum if column.minimum is not None else -_LARGEST, -_LARGEST)
+    high = min(column.maximum if column.maximum is not None else _LARGEST, _LARGEST)
     with np.errstate(invalid="ignore"):
         outside = np.isfinite(values) & ((values < low) | (values > high))
     if outside.any():
@@ -729,11 +727,11 @@ def _coerce_number(
 
 def _range(low: float, high: float) -> str:
     def show(x: float) -> str:
-        return f"{x:,.0f}" if float(x).is_integer() else f"{x:g}"
+        return f"{x:.0f}" if float(x).is_integer() else f"{x:g}"
 
-    if np.isinf(low):
-        return f"expected at most {show(high)}"
-    if np.isinf(high):
+    if low == -_LARGEST:
+        return f"expected at most {show(high)}" if high < _LARGEST else "expected at most 2^53 in size"
+    if high == _LARGEST:
         return f"expected {show(low)} or more"
     return f"expected {show(low)} to {show(high)}"
 
