@@ -730,7 +730,7 @@ def _range(low: float, high: float) -> str:
         return f"{x:.0f}" if float(x).is_integer() else f"{x:g}"
 
     if low == -_LARGEST:
-        return f"expected at most {show(high)}" if high < _LARGEST else "expected at most 2^53 in size"
+        return f"expected at most {show(high)}" if high < _LARGEST else "expected 2^53 at most"
     if high == _LARGEST:
         return f"expected {show(low)} or more"
     return f"expected {show(low)} to {show(high)}"

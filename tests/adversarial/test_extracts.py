@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from tests.adversarial.conftest import PREVIOUS, compute_args, sample, unchanged
 
 SENTINEL = dt.date(9999, 12, 31)
@@ -90,6 +89,7 @@ def test_an_open_end_sentinel_is_no_end(kpi, build, table, column, fmt):
     assert not [p for p in found if p["field"] == column]
 
 
+@pytest.mark.adversarial
 @pytest.mark.parametrize("fmt", ["parquet", "csv"])
 def test_the_sentinel_counts_as_an_open_record(kpi, build, tmp_path, fmt):
     # C14 counts staff in post at month end: an open end (empty) and 9999-12-31 both count
@@ -128,13 +128,16 @@ IMPLAUSIBLE = [
 
 
 @pytest.mark.parametrize(("table", "column", "fmt", "value", "text"), IMPLAUSIBLE)
-def test_an_implausible_date_is_a_located_error(kpi, build, output, table, column, fmt, value, text):
+def test_an_implausible_date_is_a_located_error(
+    kpi, build, output, table, column, fmt, value, text
+):
     extract = build((table,), fmt)
     extract.set_value(table, column, ROW, value)
     refused(kpi, extract, table, column, line_of(fmt), "implausible date", output)
     refused(kpi, extract, table, column, line_of(fmt), text, output)
 
 
+@pytest.mark.adversarial
 def test_a_stray_future_date_does_not_move_the_default_period(kpi, build, tmp_path):
     # no manifest: the default period counts back from the latest date not after today
     outputs = []
@@ -317,7 +320,7 @@ def test_blank_lines_do_not_shift_line_numbers(kpi, build, output):
     path = _staff_csv(extract, lambda f: None)
     lines = path.read_text().split("\n")
     lines[7] = lines[7].replace(lines[7].split(",")[7], "x", 1)  # fte of line 8
-    path.write_text("\n".join(lines[:3] + [""] + lines[3:]))  # a blank line 4: fte now line 9
+    path.write_text("\n".join([*lines[:3], "", *lines[3:]]))  # a blank line 4: fte now line 9
     refused(kpi, extract, "staff", "fte", 9, "not a number (got 'x')", output)
 
 
@@ -354,6 +357,7 @@ def test_a_semicolon_separated_line_is_located(kpi, build, output):
     refused(kpi, extract, "staff", "", 10, "expected 11 fields, found 1 (separated by ';'", output)
 
 
+@pytest.mark.adversarial
 def test_a_tail_of_nul_bytes_is_located(kpi, build, output):
     extract = build(("staff",), "csv")
     path = _staff_csv(extract, lambda f: None)
