@@ -173,8 +173,7 @@ def _bad_rows(path: Path, rows: list[Any], records: np.ndarray, problems: list[P
             hint = " (NUL bytes: the file is damaged or was cut short)"
         elif row.actual_columns == 1 and ";" in text:
             hint = " (separated by ';'? kpi reads comma-separated files)"
-        shown = text.replace("\x00", "\\0")
-        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        shown = text if len(text) <= 60 else text[:57] + "..."
         problems.append(
             Problem(
                 str(path),
