@@ -10,6 +10,7 @@ vectorised: a national extract of tens of millions of rows loads in seconds.
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import io
 import itertools
@@ -108,27 +109,35 @@ class _Raw:
 
 
 def _decode(path: Path, data: bytes, problems: list[Problem]) -> bytes:
-    """The file as UTF-8 bytes without a byte-order mark, for Arrow."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    try:
-        data.decode("utf-8")
-        return data
-    except UnicodeDecodeError as e:
-        # Spreadsheets on Windows save "CSV" as cp1252 (Latin-1 plus curly quotes and €).
-        line = data[: e.start].count(b"\n") + 1
-        problems.append(
-            Problem(
-                str(path),
-                line,
-                None,
-                "",
-                f"not UTF-8 (byte 0x{data[e.start]:02x}); read as Windows-1252 (Latin-1). "
-                "Save the file as UTF-8 to silence this",
-                severity="warning",
+    """The file as UTF-8 bytes for Arrow (which skips a byte-order mark itself).
+
+    UTF-8 is checked a chunk at a time: decoding a 2 GB file whole would hold a second copy.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    view = memoryview(data)
+    for start in range(0, len(data), _CHUNK_BYTES):
+        try:
+            decoder.decode(
+                view[start : start + _CHUNK_BYTES], final=start + _CHUNK_BYTES >= len(data)
             )
+        except UnicodeDecodeError as e:
+            at = max(start + e.start, 0)
+            break
+    else:
+        return data
+    # Spreadsheets on Windows save "CSV" as cp1252 (Latin-1 plus curly quotes and €).
+    problems.append(
+        Problem(
+            str(path),
+            data.count(b"\n", 0, at) + 1,
+            None,
+            "",
+            f"not UTF-8 (byte 0x{data[at]:02x}); read as Windows-1252 (Latin-1). "
+            "Save the file as UTF-8 to silence this",
+            severity="warning",
         )
-        return data.decode("cp1252", errors="replace").encode("utf-8")
+    )
+    return data.decode("cp1252", errors="replace").encode("utf-8")
 
 
 _CHUNK_BYTES = 16 * 1024**2
@@ -201,13 +210,14 @@ def _read_csv(
     path: Path, problems: list[Problem], only: Collection[str] | None = None
 ) -> _Raw | None:
     data = _decode(path, path.read_bytes(), problems)
-    if not data.strip():
+    if not data or data.isspace() or data == b"\xef\xbb\xbf":
         problems.append(
             Problem(str(path), 1, None, "", "the file is empty (expected a header row)")
         )
         return None
     # Read every column as text: types come from the contract, not from pyarrow's guesses.
-    first_line = data.split(b"\n", 1)[0].decode("utf-8", errors="replace")
+    end = data.find(b"\n")
+    first_line = data[: end if end >= 0 else len(data)].decode("utf-8-sig", errors="replace")
     names = list(pd.read_csv(io.StringIO(first_line + "\n"), dtype=str).columns)
     convert = pa_csv.ConvertOptions(
         column_types={n: pa.string() for n in names},
