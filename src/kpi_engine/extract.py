@@ -141,6 +141,7 @@ def _decode(path: Path, data: bytes, problems: list[Problem]) -> bytes:
 
 
 _CHUNK_BYTES = 16 * 1024**2
+_MAX_HEADER_BYTES = 64 * 1024
 
 
 def _record_lines(data: bytes) -> np.ndarray:
@@ -216,7 +217,12 @@ def _read_csv(
         )
         return None
     # Read every column as text: types come from the contract, not from pyarrow's guesses.
-    end = data.find(b"\n")
+    end = data.find(b"\n", 0, _MAX_HEADER_BYTES)
+    if end < 0 and len(data) > _MAX_HEADER_BYTES:
+        problems.append(
+            Problem(str(path), 1, None, "", "no header line in the first 64 KiB: not a CSV table")
+        )
+        return None
     first_line = data[: end if end >= 0 else len(data)].decode("utf-8-sig", errors="replace")
     names = list(pd.read_csv(io.StringIO(first_line + "\n"), dtype=str).columns)
     convert = pa_csv.ConvertOptions(
