@@ -416,3 +416,60 @@ def test_the_traceback_only_on_request(kpi, build, output, monkeypatch, how):
         f"kpi: error: unexpected failure while reading {extract.path('staff')}: "
         "RuntimeError: injected failure\n"
     )
+
+
+# --- the same refusals from kpi scorecard, the cron job's command -------------------------------
+
+
+def _start_sentinel(extract) -> tuple[Path, int, str]:
+    extract.set_value("staff", "start_date", ROW, SENTINEL)
+    return extract.path("staff"), ROW + 1, "start_date: implausible date (got '9999-12-31'"
+
+
+def _huge_year(extract) -> tuple[Path, int, str]:
+    (extract.folder / "population.parquet").unlink()
+    frame = sample("population").astype(object)
+    frame.loc[ROW, "year"] = HUGE
+    path = extract.write_csv("population", frame)
+    return path, ROW + 2, f"year: out of range (got '{HUGE}'"
+
+
+def _header_only(extract) -> tuple[Path, int, str]:
+    path = extract.path("staff")
+    extract.fmt = "csv"
+    frame = sample("staff").iloc[:0]
+    path.unlink()
+    return (
+        extract.write_csv("staff", frame),
+        1,
+        "manifest.yaml declares 1,628 rows; the file holds 0",
+    )
+
+
+SCORECARD = [
+    ("sentinel start", _start_sentinel),
+    ("huge year", _huge_year),
+    ("header only", _header_only),
+]
+
+
+@pytest.mark.adversarial
+@pytest.mark.parametrize("damage", [d for _, d in SCORECARD], ids=[i for i, _ in SCORECARD])
+def test_scorecard_refuses_and_keeps_the_previous_file(kpi, build, output, damage):
+    extract = build(("staff", "population"))
+    path, line, text = damage(extract)
+    result = kpi(
+        "scorecard",
+        "--extracts",
+        str(extract.folder),
+        "--definitions",
+        "contract-2016-17",
+        "--period",
+        "2015-12",
+        "--output",
+        str(output),
+    )
+    assert result.code == 1
+    assert f"{path}:{line}: {text}" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    assert unchanged(output)
