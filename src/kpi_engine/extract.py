@@ -294,10 +294,7 @@ def _read_parquet(
     columns = []
     for col in table.columns:
         if pa.types.is_date(col.type) or pa.types.is_timestamp(col.type):
-            try:
-                col = col.cast(pa.timestamp("us"))
-            except pa.ArrowInvalid:
-                col = pa.compute.cast(col, pa.timestamp("us"), safe=False)  # beyond year 294,000
+            col = _microseconds(col)
         elif pa.types.is_dictionary(col.type):
             # coded columns are often dictionary-encoded: decode in Arrow, not value by value
             col = col.cast(col.type.value_type)
@@ -309,6 +306,30 @@ def _read_parquet(
     frame = table.to_pandas(types_mapper=ARROW_TYPES.get, self_destruct=True, split_blocks=True)
     del table
     return _Raw(str(path), frame, 1, True, header, None, rows)
+
+
+_US_PER_UNIT = {"s": 10**6, "ms": 10**3, "us": 1, "ns": 1}
+
+
+def _microseconds(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A date or timestamp column as microseconds, which hold any plausible date and far more.
+
+    A date32 reaches 5.8 million years; one beyond microseconds' 292,000 is clipped to their
+    edge (still an implausible date, reported as such) rather than wrapped into a plausible one.
+    """
+    try:
+        return column.cast(pa.timestamp("us"))
+    except pa.ArrowInvalid:
+        pass
+    if pa.types.is_date32(column.type):
+        per, raw = 86_400 * 10**6, pc.cast(pc.cast(column, pa.int32()), pa.int64())
+    elif pa.types.is_date64(column.type):
+        per, raw = 10**3, pc.cast(column, pa.int64())
+    else:
+        per, raw = _US_PER_UNIT[column.type.unit], pc.cast(column, pa.int64())
+    limit = 2**62 // per
+    clipped = pc.min_element_wise(pc.max_element_wise(raw, -limit), limit)
+    return pc.cast(pc.multiply(clipped, per), pa.timestamp("us"))
 
 
 def _file_problem(path: Path) -> str | None:

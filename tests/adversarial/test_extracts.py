@@ -13,6 +13,9 @@ import os
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 from tests.adversarial.conftest import PREVIOUS, compute_args, sample, unchanged
 
@@ -473,3 +476,16 @@ def test_scorecard_refuses_and_keeps_the_previous_file(kpi, build, output, damag
     assert f"{path}:{line}: {text}" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
     assert unchanged(output)
+
+
+@pytest.mark.parametrize("days", [2**31 - 1, -(2**31)])
+def test_a_date32_beyond_any_calendar_is_a_located_error(kpi, build, output, days):
+    # date32 reaches 5.8 million years: clipped to microseconds' edge, never wrapped
+    extract = build(("staff",))
+    arrow = pq.read_table(extract.path("staff"))
+    index = arrow.schema.get_field_index("start_date")
+    values = pc.cast(arrow.column(index), pa.int32()).to_pylist()
+    values[ROW] = days
+    arrow = arrow.set_column(index, "start_date", pa.array(values, pa.int32()).cast(pa.date32()))
+    pq.write_table(arrow, extract.path("staff"))
+    refused(kpi, extract, "staff", "start_date", ROW + 1, "implausible date (got '", output)
