@@ -224,7 +224,14 @@ def _read_csv(
         )
         return None
     first_line = data[: end if end >= 0 else len(data)].decode("utf-8-sig", errors="replace")
-    names = list(pd.read_csv(io.StringIO(first_line + "\n"), dtype=str).columns)
+    try:
+        names = list(pd.read_csv(io.StringIO(first_line + "\n"), dtype=str).columns)
+    except (ValueError, pd.errors.ParserError) as e:  # an unclosed quote, say
+        message = str(e).strip().splitlines()[0]
+        problems.append(
+            Problem(str(path), 1, None, "", f"the header row cannot be read: {message}")
+        )
+        return None
     convert = pa_csv.ConvertOptions(
         column_types={n: pa.string() for n in names},
         strings_can_be_null=True,

@@ -489,3 +489,20 @@ def test_a_date32_beyond_any_calendar_is_a_located_error(kpi, build, output, day
     arrow = arrow.set_column(index, "start_date", pa.array(values, pa.int32()).cast(pa.date32()))
     pq.write_table(arrow, extract.path("staff"))
     refused(kpi, extract, "staff", "start_date", ROW + 1, "implausible date (got '", output)
+
+
+RAW_POPULATION = [
+    ('year,"age,count\n2015,1,100\n', 1, "the header row cannot be read: "),
+    ('year,age,count\n2015,1,100\n2015,"2,5\n2015,3,4\n', 3, "expected 3 fields, found 2"),
+    ("year,age,count\n2015,1,100\n2015,2\n", 3, "expected 3 fields, found 2"),
+    ("year,age,count\n2015,1,100,7\n", 2, "expected 3 fields, found 4"),
+]
+
+
+@pytest.mark.parametrize(("text", "line", "message"), RAW_POPULATION)
+def test_a_malformed_csv_is_located(kpi, build, output, text, line, message):
+    extract = build(("population",), "csv")
+    extract.manifest["rows"] = {}
+    extract.write_manifest()
+    extract.path("population").write_text(text)
+    refused(kpi, extract, "population", "", line, message, output)
