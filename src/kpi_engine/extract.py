@@ -270,7 +270,8 @@ def _read_csv(
     frame = table.to_pandas(types_mapper=ARROW_TYPES.get)
     frame.columns = [str(c).strip() for c in frame.columns]
     header = tuple(str(n).strip() for n in names)
-    return _Raw(str(path), frame, 2, False, header, lines, table.num_rows)
+    # the malformed rows skipped are rows of the file all the same (manifest rows: compare)
+    return _Raw(str(path), frame, 2, False, header, lines, table.num_rows + len(bad))
 
 
 def _row_lines(data: bytes, rows: int, bad: list[Any]) -> np.ndarray | None:

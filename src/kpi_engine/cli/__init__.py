@@ -7,6 +7,7 @@ the result. Exit codes: 0 ok, 1 data or definition error, 2 usage error (3: lock
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 
@@ -67,6 +68,10 @@ def main(args: Sequence[str] | None = None) -> None:
     use_returning_allocator()
     try:
         cli.main(args=list(args) if args is not None else None, prog_name="kpi")
+    except BrokenPipeError:
+        # the reader went away (kpi compute | head): not a failure worth a message
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(EXIT_DATA_ERROR)
     except Exception as e:
         report_unexpected(e)
         sys.exit(EXIT_DATA_ERROR)
