@@ -238,32 +238,10 @@ def _read_csv(
         null_values=[""],
         include_columns=None if only is None else [n for n in names if n.strip() in only],
     )
-    bad: list[Any] = []
-    try:
-        table = pa_csv.read_csv(
-            io.BytesIO(data),
-            convert_options=convert,
-            parse_options=pa_csv.ParseOptions(newlines_in_values=True),
-        )
-    except pa.ArrowInvalid:
-        # A row with the wrong number of fields: read again on one thread, where Arrow numbers
-        # each such row, and skip them so that every other problem is still found.
-        def skip(row: Any) -> str:
-            bad.append(row)
-            return "skip"
-
-        try:
-            table = pa_csv.read_csv(
-                io.BytesIO(data),
-                read_options=pa_csv.ReadOptions(use_threads=False),
-                convert_options=convert,
-                parse_options=pa_csv.ParseOptions(
-                    newlines_in_values=True, invalid_row_handler=skip
-                ),
-            )
-        except (pa.ArrowInvalid, pa.ArrowException) as e:
-            problems.append(Problem(str(path), None, None, "", f"cannot be read as CSV: {e}"))
-            return None
+    read = _arrow_csv(path, data, convert, problems)
+    if read is None:
+        return None
+    table, bad = read
     lines = _row_lines(data, table.num_rows, bad)
     if bad:
         _bad_rows(path, bad, _record_lines(data), problems)
@@ -272,6 +250,40 @@ def _read_csv(
     header = tuple(str(n).strip() for n in names)
     # the malformed rows skipped are rows of the file all the same (manifest rows: compare)
     return _Raw(str(path), frame, 2, False, header, lines, table.num_rows + len(bad))
+
+
+def _arrow_csv(
+    path: Path, data: bytes, convert: pa_csv.ConvertOptions, problems: list[Problem]
+) -> tuple[pa.Table, list[Any]] | None:
+    """The file read by Arrow, and the rows with the wrong number of fields it skipped."""
+    bad: list[Any] = []
+    try:
+        table = pa_csv.read_csv(
+            io.BytesIO(data),
+            convert_options=convert,
+            parse_options=pa_csv.ParseOptions(newlines_in_values=True),
+        )
+        return table, bad
+    except pa.ArrowInvalid:
+        pass
+
+    # A row with the wrong number of fields: read again on one thread, where Arrow numbers
+    # each such row, and skip them so that every other problem is still found.
+    def skip(row: Any) -> str:
+        bad.append(row)
+        return "skip"
+
+    try:
+        table = pa_csv.read_csv(
+            io.BytesIO(data),
+            read_options=pa_csv.ReadOptions(use_threads=False),
+            convert_options=convert,
+            parse_options=pa_csv.ParseOptions(newlines_in_values=True, invalid_row_handler=skip),
+        )
+    except (pa.ArrowInvalid, pa.ArrowException) as e:
+        problems.append(Problem(str(path), None, None, "", f"cannot be read as CSV: {e}"))
+        return None
+    return table, bad
 
 
 def _row_lines(data: bytes, rows: int, bad: list[Any]) -> np.ndarray | None:
@@ -780,6 +792,47 @@ def _range(low: float, high: float) -> str:
     return f"expected {show(low)} to {show(high)}"
 
 
+def _check_header(
+    spec: contract.Table,
+    raw: _Raw,
+    manifest: Manifest,
+    report: _Report,
+    columns: list[contract.Column],
+) -> bool:
+    """Whether the file holds each of ``columns`` once (after the manifest's column map);
+    problems with its row count and columns are reported."""
+    declared = manifest.rows.get(spec.name)
+    if declared is not None and declared != raw.rows:
+        report.file(
+            "",
+            f"manifest.yaml declares {declared:,} rows; the file holds {raw.rows:,} "
+            "(cut short or replaced in transit?)",
+        )
+    renames = manifest.column_map.get(spec.name, {})
+    present = [renames.get(n, n) for n in raw.header] if raw.header else list(raw.frame.columns)
+    repeated = sorted({p for p in present if present.count(p) > 1})
+    for column in repeated:
+        sources = [n for n in raw.header if renames.get(n, n) == column]
+        report.file(
+            column,
+            f"{len(sources)} columns would be read as {column!r} "
+            f"({', '.join(map(repr, sources))}): keep one, or map only one in column_map",
+        )
+    missing = [c for c in columns if c.name not in present]
+    for c in missing:
+        hint = closest(c.name, [p for p in present if p not in spec.column_names])
+        report.file(
+            c.name,
+            "required column missing"
+            + (
+                f" (found {hint!r}: a typo, or map it in manifest.yaml column_map?)" if hint else ""
+            ),
+        )
+    for extra in (p for p in present if p not in spec.column_names):
+        report.file(str(extra), "not a column of the contract; ignored", severity="warning")
+    return not repeated and not missing
+
+
 def _check_table(
     name: str,
     raw: _Raw,
@@ -793,43 +846,11 @@ def _check_table(
     """
     spec = contract.TABLES[name]
     report = _Report(raw, problems, name)
-    declared = manifest.rows.get(name)
-    if declared is not None and declared != raw.rows:
-        report.file(
-            "",
-            f"manifest.yaml declares {declared:,} rows; the file holds {raw.rows:,} "
-            "(cut short or replaced in transit?)",
-        )
-    frame = raw.frame
     renames = manifest.column_map.get(name, {})
-    if renames:
-        frame = frame.rename(columns=renames)
-    present = [renames.get(n, n) for n in raw.header] if raw.header else list(frame.columns)
-    repeated = sorted({p for p in present if present.count(p) > 1})
-    for column in repeated:
-        sources = [n for n in raw.header if renames.get(n, n) == column]
-        report.file(
-            column,
-            f"{len(sources)} columns would be read as {column!r} "
-            f"({', '.join(map(repr, sources))}): keep one, or map only one in column_map",
-        )
-    if repeated:
-        return None
     columns = [c for c in spec.columns if only is None or c.name in only]
-    missing = [c for c in columns if c.name not in present]
-    for c in missing:
-        hint = closest(c.name, [p for p in present if p not in spec.column_names])
-        report.file(
-            c.name,
-            "required column missing"
-            + (
-                f" (found {hint!r}: a typo, or map it in manifest.yaml column_map?)" if hint else ""
-            ),
-        )
-    for extra in (p for p in present if p not in spec.column_names):
-        report.file(str(extra), "not a column of the contract; ignored", severity="warning")
-    if missing:
+    if not _check_header(spec, raw, manifest, report, columns):
         return None
+    frame = raw.frame.rename(columns=renames) if renames else raw.frame
     out: dict[str, pd.Series] = {}
     for c in columns:
         series = frame[c.name]
@@ -954,19 +975,7 @@ def load_extract(
     loaded: dict[str, pd.DataFrame] = {}
     raws: dict[str, _Raw] = {}
     found = {name: file for name in wanted if (file := _find(folder, name, problems))}
-    for name in wanted:
-        declared = manifest.rows.get(name)
-        if name not in found and declared and not _exists(folder / f"{name}.csv"):
-            problems.append(
-                Problem(
-                    str(folder / MANIFEST),
-                    None,
-                    None,
-                    f"rows.{name}",
-                    f"declares {declared:,} rows of {name}, but the extract has no "
-                    f"{name}.csv or {name}.parquet",
-                )
-            )
+    problems.extend(_declared_but_absent(folder, manifest, [t for t in wanted if t not in found]))
 
     def read_and_check(name: str) -> tuple[pd.DataFrame | None, _Raw | None, list[Problem]]:
         own: list[Problem] = []
@@ -1007,6 +1016,25 @@ def load_extract(
         raise ExtractError(problems)
     latest = _latest_date(loaded, DateRules.of(manifest).taken)
     return Extract(folder, loaded, manifest, tuple(problems), latest)
+
+
+def _declared_but_absent(folder: Path, manifest: Manifest, absent: Iterable[str]) -> list[Problem]:
+    """Tables the manifest gives rows for that are not there (a broken file is reported
+    where it was found)."""
+    return [
+        Problem(
+            str(folder / MANIFEST),
+            None,
+            None,
+            f"rows.{name}",
+            f"declares {declared:,} rows of {name}, but the extract has no "
+            f"{name}.csv or {name}.parquet",
+        )
+        for name in absent
+        if (declared := manifest.rows.get(name))
+        and not _exists(folder / f"{name}.csv")
+        and not _exists(folder / f"{name}.parquet")
+    ]
 
 
 def _latest_date(tables: Mapping[str, pd.DataFrame], taken: dt.date) -> pd.Timestamp | None:
