@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test check lint typecheck bench sample-data clean
+.PHONY: run test adversarial check lint typecheck bench sample-data clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ run: $(STAMP)
 ## test: run the test suite
 test: $(STAMP)
 	$(BIN)/pytest -q
+
+## adversarial: every hostile-input case, the slow ones too (make test runs the fast ones)
+adversarial: $(STAMP)
+	$(BIN)/pytest -q -m "" tests/adversarial
 
 ## check: tests, lint, format and type checks (what CI should be happy with)
 check: test lint typecheck

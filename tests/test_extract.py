@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import datetime as dt
+import io
 from pathlib import Path
 
 import pandas as pd
@@ -9,9 +12,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 
+from kpi_engine import extract as extract_module
 from kpi_engine.cli import cli
 from kpi_engine.extract import EXAMPLES_PER_RULE, ExtractError, _needs_trimming, load_extract
+from kpi_engine.manifest import Manifest
+from kpi_engine.periods import PeriodError, parse_month
 
 PLANS_HEADER = "cp_plan_id,child_id,start_date,end_date,category"
 
@@ -265,3 +273,81 @@ def test_trimming_is_checked_on_every_chunk_and_slice():
     assert _needs_trimming(pa.chunked_array([clean, pa.array(["e "])]))
     assert _needs_trimming(pa.chunked_array([clean, pa.array(["", None])]))
     assert not _needs_trimming(pa.chunked_array([clean, pa.array([None, "f"])]))
+
+
+# --- issue 12: hostile input (the adversarial suite is tests/adversarial/) ---------------------
+
+
+@pytest.mark.parametrize("chunk", [3, 16 * 1024**2])
+def test_records_start_on_their_physical_line(monkeypatch, chunk):
+    # line 1 header; a record over lines 2-3; blank line 4; line 5; blank CRLF line 6; line 7
+    monkeypatch.setattr(extract_module, "_CHUNK_BYTES", chunk)  # quotes across chunk edges
+    data = b'a,b\n1,"x\ny"\n\n2,3\r\n\r\n4,5'
+    assert extract_module._record_lines(data).tolist() == [1, 2, 5, 7]
+
+
+def test_an_escaped_quote_keeps_the_record_open():
+    # "" inside quotes is one quote character: the newline after it is still inside the value
+    data = b'a,b\n1,"say ""hi""\nthere"\n2,3\n'
+    assert extract_module._record_lines(data).tolist() == [1, 2, 4]
+
+
+def test_dates_at_the_edges_of_the_plausible_range(tmp_path):
+    # docs/extract-validation.md: 1900-01-02 is the first plausible date, 2199-12-31 the last
+    write(
+        tmp_path,
+        "children.csv",
+        "child_id,date_of_birth,sex,ethnicity,disabled\n"
+        "c1,1900-01-01,F,,\nc2,1900-01-02,F,,\nc3,2199-12-31,F,,\nc4,2200-01-01,F,,\n",
+    )
+    extract = load_extract(tmp_path, strict=False)
+    errors = [(p.line, p.message) for p in extract.problems if p.severity == "error"]
+    assert [line for line, _ in errors] == [2, 5]
+    births = extract.tables["children"]["date_of_birth"]
+    assert births.isna().tolist() == [True, False, False, True]  # refused values are not read
+
+
+def test_the_latest_date_ignores_dates_after_the_extract_was_taken(tmp_path):
+    write(tmp_path, "manifest.yaml", "extract_date: 2016-04-01\n")
+    write(
+        tmp_path,
+        "cp_plans.csv",
+        f"{PLANS_HEADER}\np1,c1,2016-03-20,,neglect\np2,c1,2016-03-21,2016-09-30,neglect\n",
+    )
+    # 2016-09-30 is ahead of the extract date (within the margin: no warning, not the latest)
+    extract = load_extract(tmp_path)
+    assert extract.latest_date == pd.Timestamp("2016-03-21")
+    assert extract.problems == ()
+
+
+def test_a_manifest_holds_only_checked_plain_data(tmp_path):
+    write(tmp_path, "manifest.yaml", "authority: A\nextract_date: 2016-04-01\nnotes: hello\n")
+    manifest = load_extract(tmp_path, strict=False).manifest
+    assert manifest == Manifest(authority="A", extract_date=dt.date(2016, 4, 1))
+    assert not hasattr(manifest, "extra")  # an unknown key is a warning, copied nowhere
+
+
+def test_periods_outside_the_supported_months_are_refused():
+    assert parse_month("1900-01") == 1900 * 12
+    assert parse_month("2199-12") == 2199 * 12 + 11
+    for text in ("1899-12", "2200-01", "0000-01", "9999-12"):
+        with pytest.raises(PeriodError, match="outside the supported months 1900-01 to 2199-12"):
+            parse_month(text)
+
+
+_CELL = st.text(alphabet='ab,"\n ', max_size=6)
+
+
+@given(rows=st.lists(st.lists(_CELL, min_size=2, max_size=2), min_size=1, max_size=8))
+def test_record_lines_agree_with_the_csv_module(rows):
+    # the csv module, record by record, is the naive reference for the vectorised scan
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows([["h1", "h2"], *rows])
+    text = out.getvalue()
+    reader = csv.reader(io.StringIO(text))
+    expected, consumed = [], 0
+    for record in reader:
+        if record:  # the csv module yields [] for a blank line, as Arrow skips it
+            expected.append(consumed + 1)
+        consumed = reader.line_num
+    assert extract_module._record_lines(text.encode()).tolist() == expected

@@ -32,6 +32,10 @@ class Column:
     """The allowed values, where the column is coded (compared case-sensitively)."""
     references: str | None = None
     """The table whose key this column refers to (``child_id`` → ``children``)."""
+    minimum: float | None = None
+    """The smallest value a number may take, where the contract states one."""
+    maximum: float | None = None
+    """The largest value a number may take, where the contract states one."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,12 @@ class Table:
     @property
     def column_names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns)
+
+    @property
+    def open_end(self) -> str | None:
+        """The column that ends each record's interval, where an open-ended sentinel date
+        (9999-12-31) means "still open" (docs/extract-validation.md)."""
+        return self.start_end[1] if self.start_end is not None else None
 
 
 # National code lists (SSDA903 / CIN census) the contract refers to.
@@ -132,7 +142,11 @@ TABLES: dict[str, Table] = {
         ),
         Table(
             "population",
-            (_c("year", "int"), _c("age", "int"), _c("count", "number")),
+            (
+                _c("year", "int", minimum=1900, maximum=2199),  # the supported periods
+                _c("age", "int", minimum=0, maximum=17),
+                _c("count", "number", minimum=0),
+            ),
             "Mid-year population estimates for the area, by single year of age 0-17.",
         ),
         Table(
@@ -309,7 +323,7 @@ TABLES: dict[str, Table] = {
                 _c("caseholding", "bool"),
                 _c("qualified_social_worker", "bool"),
                 _c("employment_type", "string", codes=EMPLOYMENT_TYPES),
-                _c("fte", "number"),
+                _c("fte", "number", minimum=0),
                 _c("start_date", "date"),
                 _c("end_date", "date", nullable=True),
                 _c("leaving_reason", "string", nullable=True),
@@ -345,7 +359,7 @@ TABLES: dict[str, Table] = {
                 _staff_id(),
                 _c("start_date", "date"),
                 _c("end_date", "date", nullable=True),
-                _c("days_lost", "number"),
+                _c("days_lost", "number", minimum=0),
             ),
             "Working days lost to sickness.",
             start_end=("start_date", "end_date"),

@@ -19,16 +19,37 @@ from kpi_engine.definitions import Frequency
 _MONTH_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
 
+FIRST_SUPPORTED = "1900-01"
+LAST_SUPPORTED = "2199-12"
+"""The months a period may be (docs/extract-validation.md). Older dates are null sentinels
+(1900-01-01) or typing errors; later ones are open-end sentinels (9999-12-31) or typing errors.
+The range keeps every period, and every window reaching back from one, inside what pandas'
+nanosecond timestamps hold (1677 to 2262)."""
+
+
 class PeriodError(ValueError):
     """A period the user typed that is not a YYYY-MM month, or an empty range."""
 
 
-def parse_month(text: str) -> int:
-    """``'2015-12'`` → month index."""
+def _index(text: str) -> int | None:
     m = _MONTH_RE.match(text.strip())
-    if m is None:
+    return None if m is None else int(m.group(1)) * 12 + int(m.group(2)) - 1
+
+
+def parse_month(text: str) -> int:
+    """``'2015-12'`` → month index; a month outside the supported range is an error."""
+    index = _index(text)
+    if index is None:
         raise PeriodError(f"expected a month as YYYY-MM (got {text!r})")
-    return int(m.group(1)) * 12 + int(m.group(2)) - 1
+    if not FIRST_MONTH <= index <= LAST_MONTH:
+        raise PeriodError(
+            f"{text.strip()} is outside the supported months {FIRST_SUPPORTED} to {LAST_SUPPORTED}"
+        )
+    return index
+
+
+FIRST_MONTH = 1900 * 12
+LAST_MONTH = 2199 * 12 + 11
 
 
 def month_label(index: int) -> str:

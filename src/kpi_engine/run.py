@@ -113,12 +113,7 @@ def latest_complete_month(extract: Extract) -> int:
         ts = pd.Timestamp(when)
         index = ts.year * 12 + ts.month - 1
         return index if ts.is_month_end else index - 1
-    latest = None
-    for frame in extract.tables.values():
-        for column in frame.columns:
-            if pd.api.types.is_datetime64_any_dtype(frame[column]) and frame[column].notna().any():
-                value = frame[column].max()
-                latest = value if latest is None or value > latest else latest
+    latest = extract.latest_date  # not after today: a stray future date cannot move it
     if latest is None:
         raise PeriodError("cannot tell the extract's date: give --period")
     return int(month_index(pd.Series([latest]))[0]) - 1

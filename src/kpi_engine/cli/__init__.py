@@ -7,6 +7,10 @@ the result. Exit codes: 0 ok, 1 data or definition error, 2 usage error (3: lock
 
 from __future__ import annotations
 
+import os
+import sys
+from collections.abc import Sequence
+
 import click
 
 from kpi_engine import __version__
@@ -20,10 +24,19 @@ from kpi_engine.cli import (
     sample_cmds,
     scorecard_cmds,
 )
+from kpi_engine.cli._common import EXIT_DATA_ERROR, report_unexpected, set_debug
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="kpi")
+@click.option(
+    "--debug",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=lambda _ctx, _param, on: set_debug(on),
+    help="Show the traceback of an unexpected failure (or set KPI_DEBUG=1).",
+)
 def cli() -> None:
     """Compute children's social care performance indicators from case-level extracts.
 
@@ -67,6 +80,16 @@ for _module in (
     _module.register(cli)
 
 
-def main() -> None:
+def main(args: Sequence[str] | None = None) -> None:
+    """The ``kpi`` command: an unexpected failure is one line on stderr and exit 1, naming the
+    file being read; the traceback only with ``kpi --debug`` or ``KPI_DEBUG=1``."""
     use_returning_allocator()
-    cli(prog_name="kpi")
+    try:
+        cli.main(args=list(args) if args is not None else None, prog_name="kpi")
+    except BrokenPipeError:
+        # the reader went away (kpi compute | head): not a failure worth a message
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(EXIT_DATA_ERROR)
+    except Exception as e:
+        report_unexpected(e)
+        sys.exit(EXIT_DATA_ERROR)

@@ -3,18 +3,53 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+import traceback
 from collections.abc import Sequence
 from typing import NoReturn
 
 import click
 from rich.console import Console
 
+from kpi_engine._reading import what_was_read
 from kpi_engine.validation import Problem
 
 EXIT_OK = 0
 EXIT_DATA_ERROR = 1
 EXIT_USAGE = 2
+
+
+_debug = False
+
+
+def set_debug(on: bool) -> None:
+    """``kpi --debug``: unexpected failures show their traceback."""
+    global _debug
+    _debug = on  # click calls this on every run, so an in-process rerun starts afresh
+
+
+def debugging() -> bool:
+    return _debug or os.environ.get("KPI_DEBUG", "").strip() not in ("", "0")
+
+
+def report_unexpected(error: BaseException) -> None:
+    """One line for a failure no command anticipated, naming the file being read if known.
+
+    A defect, not the user's error; the line says how to see the traceback to report it.
+    """
+    if debugging():
+        traceback.print_exception(error)
+    where = what_was_read(error)
+    reading = f" while reading {where}" if where else ""
+    detail = str(error).splitlines()[0] if str(error).strip() else ""
+    hint = "" if debugging() else " (run with kpi --debug for the traceback)"
+    click.echo(
+        f"kpi: error: unexpected failure{reading}: {type(error).__name__}"
+        + (f": {detail}" if detail else "")
+        + hint,
+        err=True,
+    )
 
 
 def stdout_console() -> Console:
