@@ -38,6 +38,7 @@ from kpi_engine.periods import (
     month_label,
     parse_month,
 )
+from kpi_engine.report.assess import compute_assessed
 from kpi_engine.trend import Trend, judge, reference_periods
 from kpi_engine.trend import describe_rule as describe_trend_rule
 
@@ -70,6 +71,8 @@ WIDE_COLUMNS = [
     "definition_set",
     "definition_hash",
     "note",
+    "variation",
+    "assurance",
 ]
 """The column contract of the wide scorecard (``kpi scorecard``, the default layout)."""
 
@@ -340,7 +343,7 @@ def build_scorecard(
         month_label(month),
     )
     # one pass: the engine computes every month of the range at once, for every definition
-    results = engine.compute(
+    results = compute_assessed(
         extract,
         [*definitions, *variants.values()],
         months,
@@ -441,6 +444,8 @@ def _wide_row(
         "definition_set": latest.get("definition_set", ""),
         "definition_hash": d.content_hash(),
         "note": latest.get("note", ""),
+        "variation": latest.get("variation", ""),
+        "assurance": latest.get("assurance", ""),
     }
 
 
