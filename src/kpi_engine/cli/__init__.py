@@ -17,6 +17,7 @@ from kpi_engine.cli import (
     diff_cmds,
     explain_cmds,
     extract_cmds,
+    report_cmds,
     sample_cmds,
     scorecard_cmds,
 )
@@ -44,6 +45,7 @@ for _module in (
     compute_cmds,
     explain_cmds,
     scorecard_cmds,
+    report_cmds,
     diff_cmds,
 ):
     _module.register(cli)
