@@ -519,6 +519,8 @@ def _display_rows(scorecard: Scorecard) -> list[tuple[str, list[str], str]]:
         d = scorecard.definition_set.get(str(row["indicator_id"]))
 
         def fmt(value: object, d: Definition = d) -> str:
+            if isinstance(value, str):
+                return value  # [c]: suppressed in publication mode
             v = float(value)  # type: ignore[arg-type]
             return "" if math.isnan(v) else format_value(v, d.unit.value, d.rounding)
 

@@ -10,10 +10,12 @@ wide scorecard and the report:
    denominator is suppressed (a rate and its denominator would give the count back); a count
    measure's value is its numerator.
 3. **Secondary suppression.** An indicator's own row and its breakdown rows for one period are
-   a total and its parts: ``total = sum(parts)``, for numerators and (per-group breakdowns) for
-   denominators. If exactly one cell of such a sum is suppressed it could be recovered by
-   subtraction, so the smallest shown part (a non-zero one first; the total when no part is
-   left) is suppressed too, until no sum has exactly one unknown. Step 2 is then applied again.
+   a total and its parts: ``total = sum(parts)``, for numerators and denominators (per-group
+   breakdowns), or the parts' numerators adding up to the total's denominator (share
+   breakdowns such as A3's grades, whose total numerator is then hidden with any part). If
+   exactly one cell of such a sum is suppressed it could be recovered by subtraction, so the
+   smallest shown part (a non-zero one first; the total when no part is left) is suppressed
+   too, until no sum has exactly one unknown. Step 2 then follows from the hidden counts.
 
 What it does not cover: relations *between periods* (a quarter's count as the sum of its months,
 the difference of two rolling windows). The report and the scorecard show values, not the
@@ -33,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from kpi_engine.definitions import Count, Definition
-from kpi_engine.scorecard import QUARTER_COLUMNS, Scorecard, quarterly_variant
+from kpi_engine.scorecard import QUARTER_COLUMNS, Scorecard, ScorecardRun, quarterly_variant
 
 MARK = "[c]"
 """How a suppressed cell is written (the DfE's mark for confidential figures)."""
@@ -70,34 +72,51 @@ def _primary(frame: pd.DataFrame, definitions: Iterable[Definition]) -> dict[str
     small: dict[str, np.ndarray] = {}
     for column, counted in (("numerator", counted_num), ("denominator", counted_den)):
         values = frame[column].to_numpy(dtype=float)
-        is_count = hashes.map(counted).fillna(False).to_numpy(dtype=bool)
+        is_count = np.array([counted.get(h, False) for h in hashes], dtype=bool)
         small[column] = is_count & (values >= SMALLEST) & (values <= LARGEST)
     return small
 
 
-def _protect(values: np.ndarray, hidden: np.ndarray, total: int, parts: np.ndarray) -> None:
-    """Make sure the sum ``values[total] = sum(values[parts])`` never has exactly one hidden
-    cell, hiding more cells in place (smallest non-zero part first, then any part, then the
-    total)."""
-    cells = np.concatenate(([total], parts))
-    while int(hidden[cells].sum()) == 1:
-        shown = parts[~hidden[parts] & ~np.isnan(values[parts])]
+def _protect(
+    total: tuple[np.ndarray, int], parts: tuple[np.ndarray, np.ndarray, np.ndarray]
+) -> None:
+    """Make sure the sum ``total = sum(parts)`` never has exactly one hidden cell, hiding more
+    cells in place: the smallest non-zero shown part first, then any part, then the total.
+
+    ``total`` is (hidden, row) and ``parts`` (values, hidden, rows): the total and its parts
+    may be different columns (a share breakdown's parts add up to the denominator).
+    """
+    t_hidden, t_row = total
+    p_values, p_hidden, p_rows = parts
+    while int(t_hidden[t_row]) + int(p_hidden[p_rows].sum()) == 1:
+        shown = p_rows[~p_hidden[p_rows] & ~np.isnan(p_values[p_rows])]
         if len(shown) == 0:
-            hidden[total] = True
+            t_hidden[t_row] = True
             continue
-        positive = shown[values[shown] > 0]
+        positive = shown[p_values[shown] > 0]
         pool = positive if len(positive) else shown
-        hidden[pool[np.argmin(values[pool])]] = True
+        p_hidden[pool[np.argmin(p_values[pool])]] = True
 
 
 def _secondary(
     frame: pd.DataFrame, hidden: dict[str, np.ndarray], definitions: Iterable[Definition]
 ) -> None:
+    """Secondary suppression between each indicator's own row and its breakdown rows.
+
+    Per-group breakdowns: parts' numerators add up to the total's numerator, and denominators
+    to its denominator. Share breakdowns (A3: each grade's share of all audits): parts'
+    numerators add up to the total's *denominator*; the total's numerator is the sum of the
+    parts its filter keeps, which cannot be read off the frame, so it is hidden whenever a
+    part is (its own value with it).
+    """
     shares = {
-        d.content_hash() for d in definitions if d.breakdown and d.breakdown.denominator == "total"
+        d.content_hash()
+        for d in definitions
+        if d.breakdown is not None and d.breakdown.denominator == "total"
     }
-    numerators = frame["numerator"].to_numpy(dtype=float)
-    denominators = frame["denominator"].to_numpy(dtype=float)
+    num = frame["numerator"].to_numpy(dtype=float)
+    den = frame["denominator"].to_numpy(dtype=float)
+    hide_num, hide_den = hidden["numerator"], hidden["denominator"]
     is_part = (frame["breakdown"] != "").to_numpy()
     keys = ["indicator_id", "definition_hash", "period"]
     # one total and its parts per indicator and period: a loop over output cells, not case rows
@@ -106,16 +125,21 @@ def _secondary(
         totals, parts = rows[~is_part[rows]], rows[is_part[rows]]
         if len(totals) != 1 or len(parts) == 0:
             continue
-        _protect(numerators, hidden["numerator"], int(totals[0]), parts)
-        if str(key[1]) not in shares:  # type: ignore[index]  # (id, hash, period)
-            _protect(denominators, hidden["denominator"], int(totals[0]), parts)
+        total = int(totals[0])
+        if str(key[1]) in shares:  # type: ignore[index]  # (id, hash, period)
+            _protect((hide_den, total), (num, hide_num, parts))
+            hide_num[total] |= bool(hide_num[parts].any())
+        else:
+            _protect((hide_num, total), (num, hide_num, parts))
+            _protect((hide_den, total), (den, hide_den, parts))
 
 
-def _cell(value: object) -> object:
-    """A shown figure as a plain number (23, not 23.0, in a column that also holds [c])."""
+def _cell(value: object, empty: object = None) -> object:
+    """A shown figure as a plain number (23, not 23.0, in a column that also holds [c]);
+    ``empty`` for a missing one."""
     v = float(value)  # type: ignore[arg-type]
     if np.isnan(v):
-        return None
+        return empty
     return int(v) if v.is_integer() else v
 
 
@@ -156,8 +180,9 @@ def publish_scorecard(scorecard: Scorecard) -> Scorecard:
     }
     wide = scorecard.wide.copy()
     columns = ["baseline", *QUARTER_COLUMNS, "latest"]
-    cells = {c: np.array([_cell(v) for v in wide[c]], dtype=object) for c in columns}
+    cells = {c: np.array([_cell(v, np.nan) for v in wide[c]], dtype=object) for c in columns}
     periods = {q.column: q.period for q in scorecard.quarters}
+    notes = wide["note"].to_numpy(dtype=object, copy=True)
     for i, d in enumerate(definitions):
         h = d.content_hash()
         row = wide.iloc[i]
@@ -169,6 +194,19 @@ def publish_scorecard(scorecard: Scorecard) -> Scorecard:
         for column, key in wanted.items():
             if key in suppressed:
                 cells[column][i] = MARK
+                notes[i] = (
+                    NOTE
+                    if not notes[i]
+                    else notes[i]
+                    if NOTE in notes[i]
+                    else f"{notes[i]}; {NOTE}"
+                )
     for column in columns:
         wide[column] = pd.Series(cells[column], index=wide.index, dtype=object)
+    wide["note"] = notes
     return dataclasses.replace(scorecard, wide=wide, long=long)
+
+
+def publish_run(run: ScorecardRun) -> ScorecardRun:
+    """A scorecard run with its scorecard published (:func:`publish_scorecard`)."""
+    return dataclasses.replace(run, scorecard=publish_scorecard(run.scorecard))
