@@ -21,7 +21,7 @@ from kpi_engine.report.data import SECTIONS, STALE_YEARS, Measure, Report, numbe
 from kpi_engine.scorecard import QUARTER_COLUMNS
 
 COLOURS = {
-    "text": ("#0b0c0c", 19.6),
+    "text": ("#0b0c0c", 19.59),
     "muted": ("#505a5f", 7.07),
     "green": ("#00703c", 6.21),
     "amber": ("#b85c00", 4.60),
