@@ -123,17 +123,16 @@ def limits(values: np.ndarray) -> Limits:
 
 def _runs(flags: np.ndarray, length: int) -> np.ndarray:
     """Mark every element of each run of at least ``length`` consecutive True values."""
-    out = np.zeros(len(flags), dtype=bool)
-    if len(flags) == 0:
-        return out
-    padded = np.concatenate(([False], flags, [False])).astype(np.int8)
+    padded = np.concatenate(([False], np.asarray(flags, dtype=bool), [False])).astype(np.int8)
     edges = np.diff(padded)
-    starts = np.flatnonzero(edges == 1)
-    ends = np.flatnonzero(edges == -1)
-    for start, end in zip(starts, ends, strict=True):  # runs, not rows: a handful per series
-        if end - start >= length:
-            out[start:end] = True
-    return out
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    keep = ends - starts >= length
+    # +1 where a long run starts, -1 where it ends: the running sum is 1 inside long runs
+    delta = np.zeros(len(flags) + 1, dtype=np.int64)
+    np.add.at(delta, starts[keep], 1)
+    np.add.at(delta, ends[keep], -1)
+    inside: np.ndarray = np.cumsum(delta[:-1]) > 0
+    return inside
 
 
 def shift_points(x: np.ndarray, mean: float) -> np.ndarray:
