@@ -331,3 +331,12 @@ def test_kpi_report_usage_errors(tmp_path):
     assert runner.invoke(cli, ["report", "--months", "0", "--output", "x.html"]).exit_code == 2
     help_text = runner.invoke(cli, ["report", "--help"]).output
     assert "kpi report --output report.html" in help_text
+
+
+def test_a_chart_shorter_than_the_spc_window_keeps_its_limits_inside(definition_set):
+    short = render_html(report_run(SAMPLE, definition_set, period="2016-03", months=12))
+    svg = short[short.index('<svg class="chart" id="chart-cin-rate"') :]
+    svg = svg[: svg.index("</svg>")]
+    assert svg.count('class="point') == 12
+    # the limits (judged on 24 months, as the CSV) are drawn from the plot's left edge
+    assert re.search(r'class="mean" x1="40.0"', svg)

@@ -94,7 +94,7 @@ def trend_chart(
         x0, x1 = _fmt(LEFT), _fmt(LEFT + plot_w)
         parts.append(f'<line class="target" x1="{x0}" x2="{x1}" y1="{yt}" y2="{yt}"/>')
     if lim is not None:
-        x0, x1 = _fmt(x(first_spc)), _fmt(x(n - 1))
+        x0, x1 = _fmt(x(max(first_spc, 0))), _fmt(x(n - 1))  # a chart shorter than the window
         for cls, v in (("limit upper", lim.upper), ("mean", lim.mean), ("limit lower", lim.lower)):
             yv = _fmt(y(v))
             parts.append(f'<line class="{cls}" x1="{x0}" x2="{x1}" y1="{yv}" y2="{yv}"/>')
