@@ -25,10 +25,14 @@ LEFT, RIGHT, TOP, BOTTOM = 40.0, 8.0, 8.0, 18.0
 
 @dataclass(frozen=True)
 class Lines:
-    """The horizontal lines a chart may draw (None: not drawn)."""
+    """What a chart draws besides its points: the target line and tolerance band (None: not
+    drawn), which side of the mean is better, and whether to join points across empty months
+    (a quarterly measure has a value every third month)."""
 
     target: float | None = None
     tolerance: float | None = None
+    higher_is_better: bool = True
+    join_gaps: bool = False
 
 
 def _fmt(v: float) -> str:
@@ -98,8 +102,8 @@ def trend_chart(
         for cls, v in (("limit upper", lim.upper), ("mean", lim.mean), ("limit lower", lim.lower)):
             yv = _fmt(y(v))
             parts.append(f'<line class="{cls}" x1="{x0}" x2="{x1}" y1="{yv}" y2="{yv}"/>')
-    parts.append(_path(values, x, y))
-    parts.append(_points(months, values, spc, first_spc, x, y))
+    parts.append(_path(values, x, y, lines.join_gaps))
+    parts.append(_points(months, values, spc, first_spc, lines.higher_is_better, x, y))
     parts.append(_axes(months, low, high, x, y))
     desc = _describe(months, values, spc, lines)
     return (
@@ -113,13 +117,13 @@ def trend_chart(
 Scale = Callable[[float], float]
 
 
-def _path(values: np.ndarray, fx: Scale, fy: Scale) -> str:
-    """The line through the points, broken at a missing month."""
+def _path(values: np.ndarray, fx: Scale, fy: Scale, join_gaps: bool) -> str:
+    """The line through the points, broken at a missing month unless ``join_gaps``."""
     segments: list[str] = []
     pen_up = True
     for i, v in enumerate(values.tolist()):
         if math.isnan(v):
-            pen_up = True
+            pen_up = pen_up or not join_gaps
             continue
         segments.append(f"{'M' if pen_up else 'L'}{_fmt(fx(i))} {_fmt(fy(v))}")
         pen_up = False
@@ -131,10 +135,12 @@ def _points(
     values: np.ndarray,
     spc: Chart | None,
     first_spc: int,
+    higher_is_better: bool,
     fx: Scale,
     fy: Scale,
 ) -> str:
-    """A circle per month; a special-cause month a larger square (shape, not colour alone)."""
+    """A circle per month; a special-cause month a larger square (shape, not colour alone),
+    improving or concerning by the side of the mean it is on, as the variation icon."""
     out: list[str] = []
     special = spc.special if spc is not None else np.zeros(0, dtype=bool)
     mean = spc.limits.mean if spc is not None and spc.limits is not None else None
@@ -145,7 +151,8 @@ def _points(
         j = i - first_spc
         label = f"{month_label(months[i])}: {_label(v)}"
         if 0 <= j < len(special) and special[j]:
-            side = "high" if mean is not None and v > mean else "low"
+            better = mean is not None and v != mean and (v > mean) == higher_is_better
+            side = "improving" if better else "concerning"
             out.append(
                 f'<rect class="point special {side}" x="{_fmt(cx - 3)}" y="{_fmt(cy - 3)}" '
                 f'width="6" height="6"><title>{escape(label)} (special cause)</title></rect>'

@@ -13,7 +13,7 @@ import re
 from html import escape
 
 from kpi_engine import __version__
-from kpi_engine.definitions import Definition
+from kpi_engine.definitions import Definition, Frequency, Polarity
 from kpi_engine.render import describe_rating, describe_window, format_value
 from kpi_engine.report import charts, spc
 from kpi_engine.report.assess import SPC_MONTHS
@@ -70,7 +70,8 @@ tbody th[scope=rowgroup] { background: #f3f2f1; font-size: 15px; }
 svg.chart { width: 100%; height: auto; max-height: 150px; display: block; }
 svg.chart .series { fill: none; stroke: #505a5f; stroke-width: 1.2; }
 svg.chart .point { fill: #505a5f; }
-svg.chart .special.high, svg.chart .special.low { fill: #1d70b8; }
+svg.chart .special.improving { fill: #1d70b8; }
+svg.chart .special.concerning { fill: #b85c00; }
 svg.chart .mean { stroke: #0b0c0c; stroke-width: 1; }
 svg.chart .limit { stroke: #505a5f; stroke-width: 1; stroke-dasharray: 4 3; }
 svg.chart .target { stroke: #b3261e; stroke-width: 1.5; }
@@ -214,12 +215,16 @@ def _chart(m: Measure, report: Report) -> str:
     target = number(m.row["target"])
     tolerance = number(m.row["tolerance"])
     lines = charts.Lines(
-        None if math.isnan(target) else target, None if math.isnan(tolerance) else tolerance
+        None if math.isnan(target) else target,
+        None if math.isnan(tolerance) else tolerance,
+        higher_is_better=d.polarity is Polarity.higher_is_better,
+        join_gaps=d.frequency is not Frequency.monthly,
     )
     svg = charts.trend_chart(f"chart-{_slug(d.id)}", d.name, m.months, m.values, m.chart, lines)
     if m.chart is not None and m.chart.limits is not None:
         key = (
-            f"Dots: monthly figures; squares: special cause; solid black line: mean; dashed: "
+            f"Dots: monthly figures; squares: special cause (blue improving, orange concerning); "
+            "solid black line: mean; dashed: "
             f"process limits over the last {SPC_MONTHS} months; red line: target; shaded: "
             "tolerance band."
         )
@@ -229,7 +234,7 @@ def _chart(m: Measure, report: Report) -> str:
 
 
 def _why_no_limits(m: Measure) -> str:
-    if m.definition.frequency.value != "monthly":
+    if m.definition.frequency is not Frequency.monthly:
         return f"A {m.definition.frequency.value} measure: no SPC limits (monthly measures only)."
     if bool(m.suppressed.any()):
         return "No SPC limits shown: the series has suppressed months (publication mode)."
