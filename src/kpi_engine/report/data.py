@@ -258,6 +258,40 @@ def _series(frame: pd.DataFrame, months: Sequence[int], column: str = "value") -
     return np.array(out, dtype=float)
 
 
+def _measure(
+    d: Definition,
+    frame: pd.DataFrame,
+    row: dict[str, Any],
+    latest: Mapping[str, Any] | None,
+    shown: Sequence[int],
+    card: Scorecard,
+) -> Measure:
+    """One measure from its own result rows (``frame``) and its wide scorecard row."""
+    from kpi_engine.suppression import MARK
+
+    by_month = dict(zip(frame["period"], frame["value"], strict=True))
+    hidden = np.array([by_month.get(month_label(m)) == MARK for m in shown], dtype=bool)
+    spc_months = range(card.month - SPC_MONTHS + 1, card.month + 1)
+    chart = None
+    # no limits over a suppressed month: the mean of 24 months would give it back
+    suppressed = any(by_month.get(month_label(m)) == MARK for m in spc_months)
+    if d.frequency is Frequency.monthly and d.status is Status.active and not suppressed:
+        target = number(row["target"]) if row["status"] != "NO TARGET SET" else None
+        window = _series(frame, spc_months)
+        chart = spc.judge(window, d.polarity, target, d.rating.lower_bound)
+    return Measure(
+        d,
+        section_of(d),
+        row,
+        latest,
+        tuple(shown),
+        _series(frame, shown),
+        hidden,
+        chart,
+        benchmark_for(d, row, card.month, card.benchmarks),
+    )
+
+
 def build_report(
     run: ScorecardRun, months: int = DEFAULT_MONTHS, *, publish: bool = False
 ) -> Report:
@@ -266,59 +300,28 @@ def build_report(
 
     card = run.scorecard
     ds = card.definition_set
-    last = card.month
-    span = max(months, SPC_MONTHS)
-    all_months = list(range(last - span + 1, last + 1))
+    all_months = list(range(card.month - max(months, SPC_MONTHS) + 1, card.month + 1))
     # the charts judge their own window with spc.judge, as assess did for the scorecard's
     # columns: plain figures are enough here
     series = engine.compute(run.extract, ds, all_months, definition_set=ds.name)
-    rule = None
     if publish:
         card = suppression.publish_scorecard(card)
         series = suppression.publish_frame(series, ds.definitions)
-        rule = suppression.RULE
-    shown = all_months[-months:]
-    spc_months = all_months[-SPC_MONTHS:]
     own = series[series["breakdown"] == ""]
-    by_id = {str(i): g for i, g in own.groupby("indicator_id", sort=False)}
-    wide: dict[str, dict[str, Any]] = {
-        str(r["indicator_id"]): {str(k): v for k, v in r.items()}
-        for r in card.wide.to_dict(orient="records")
-    }
+    by_hash = {str(h): g for h, g in own.groupby("definition_hash", sort=False)}
     long_own = card.long[card.long["breakdown"] == ""]
+    latest_rows = {
+        (str(r["definition_hash"]), str(r["period"])): {str(k): v for k, v in r.items()}
+        for r in long_own.to_dict(orient="records")
+    }
     measures = []
-    for d in ds.definitions:
-        frame = by_id.get(d.id, own.iloc[:0])
-        row = wide[d.id]
-        values = _series(frame, shown)
-        by_month = dict(zip(frame["period"], frame["value"], strict=True))
-        hidden = np.array(
-            [by_month.get(month_label(m)) == suppression.MARK for m in shown], dtype=bool
-        )
-        chart = None
-        if d.frequency is Frequency.monthly and d.status is Status.active:
-            window = _series(frame, spc_months)
-            target = number(row["target"]) if row["status"] != "NO TARGET SET" else None
-            any_hidden = any(by_month.get(month_label(m)) == suppression.MARK for m in spc_months)
-            if not any_hidden:
-                chart = spc.judge(window, d.polarity, target, d.rating.lower_bound)
-        latest_rows = long_own[
-            (long_own["indicator_id"] == d.id) & (long_own["period"] == row["latest_period"])
-        ]
-        latest = latest_rows.iloc[-1].to_dict() if len(latest_rows) else None
-        measures.append(
-            Measure(
-                d,
-                section_of(d),
-                row,
-                latest,
-                tuple(shown),
-                values,
-                hidden,
-                chart,
-                benchmark_for(d, row, last, card.benchmarks),
-            )
-        )
+    for r in card.wide.to_dict(orient="records"):
+        row = {str(k): v for k, v in r.items()}
+        d = ds.get(str(row["indicator_id"]))
+        h = d.content_hash()
+        frame = by_hash.get(h, own.iloc[:0])
+        latest = latest_rows.get((h, str(row["latest_period"])))
+        measures.append(_measure(d, frame, row, latest, all_months[-months:], card))
     return Report(
         card,
         tuple(measures),
@@ -326,7 +329,7 @@ def build_report(
         _summarise_extract(run),
         definition_set_hash(ds),
         publish,
-        rule,
+        suppression.RULE if publish else None,
     )
 
 
