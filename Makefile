@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test adversarial check lint typecheck bench sample-data clean
+.PHONY: run report test adversarial check lint typecheck bench sample-data clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,10 @@ $(STAMP): pyproject.toml
 ## run: compute the contract scorecard on the shipped sample data
 run: $(STAMP)
 	$(BIN)/kpi compute
+
+## report: the board report of the shipped sample data, written to report.html
+report: $(STAMP)
+	$(BIN)/kpi report --output report.html
 
 ## test: run the test suite
 test: $(STAMP)

@@ -11,6 +11,7 @@ import kpi_engine
 from kpi_engine import contract, derivations, derived, engine, run
 from kpi_engine.extract import Extract, load_extract
 from kpi_engine.periods import month_range
+from kpi_engine.report import compute_assessed
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
 SETS = ["contract-2015-16", "contract-2016-17", "corporate-scorecard"]
@@ -77,13 +78,17 @@ def test_each_derived_table_builds_from_the_columns_it_declares(full, name):
 def test_a_run_gets_the_figures_of_a_full_load(full, set_name):
     definition_set = kpi_engine.load_definitions(set_name)
     result = run.compute_run(SAMPLE, definition_set, first="2015-04", last="2016-03")
-    expected = engine.compute(
+    # the run computes the SPC history months too (report.assess): the same figures and icons
+    expected = compute_assessed(
         full,
         definition_set,
         month_range("2015-04", "2016-03"),
         definition_set=definition_set.name,
     )
     pd.testing.assert_frame_equal(result.results, expected)
+    plain = engine.compute(full, definition_set, month_range("2015-04", "2016-03"))
+    figures = [c for c in engine.OUTPUT_COLUMNS if c not in ("variation", "assurance")]
+    pd.testing.assert_frame_equal(result.results[figures], plain[figures])
     loaded = {t: set(f.columns) for t, f in result.extract.tables.items()}
     assert loaded == run.columns_needed(list(definition_set.definitions))
     assert loaded["children"] < set(contract.TABLES["children"].column_names)

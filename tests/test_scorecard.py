@@ -353,6 +353,8 @@ def test_wide_header_is_the_documented_contract(card):
         "definition_set",
         "definition_hash",
         "note",
+        "variation",
+        "assurance",
     ]
     header = render(card, "wide", "csv").splitlines()[0]
     assert header == ",".join(WIDE_COLUMNS)

@@ -39,9 +39,9 @@ def compute(
     ``extract`` is an extract folder, a loaded :class:`~kpi_engine.extract.Extract` or a mapping
     of table name to DataFrame; ``definitions`` a set name, folder or loaded set.
     """
-    from kpi_engine import engine
     from kpi_engine.extract import load_extract
     from kpi_engine.periods import parse_month
+    from kpi_engine.report import compute_assessed
 
     definition_set = (
         definitions if isinstance(definitions, DefinitionSet) else load_definitions(definitions)
@@ -49,7 +49,7 @@ def compute(
     if isinstance(extract, str | Path):
         extract = load_extract(Path(extract))
     months = [p if isinstance(p, int) else parse_month(p) for p in periods]
-    return engine.compute(extract, definition_set, months)
+    return compute_assessed(extract, definition_set, months)
 
 
 __all__ = [

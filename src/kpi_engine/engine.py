@@ -75,9 +75,13 @@ OUTPUT_COLUMNS = [
     "definition_set",
     "definition_hash",
     "note",
+    "variation",
+    "assurance",
 ]
 """The column contract of ``kpi compute`` output (CSV, JSON, Parquet); ``note`` says why a
-figure is NO DATA. Documented in docs/output.md: the cron job and BI tools rely on it."""
+figure is NO DATA; ``variation`` and ``assurance`` are the SPC icons (kpi_engine.report.assess
+fills them when the months before are computed too; empty here). Documented in docs/output.md:
+the cron job and BI tools rely on it."""
 
 _FAR_FUTURE = 10**7  # a month index beyond any period: "still open"
 
@@ -586,6 +590,8 @@ def _indicator_rows(
         "tolerance": tolerance,
         "definition_set": set_name,
         "definition_hash": d.content_hash(),
+        "variation": "",
+        "assurance": "",
     }
     note = ""
     figures: _Figures | None = None

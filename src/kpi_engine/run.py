@@ -16,6 +16,7 @@ from kpi_engine import contract, derived, engine
 from kpi_engine.definitions import Definition, DefinitionSet
 from kpi_engine.extract import Extract, load_extract
 from kpi_engine.periods import PeriodError, month_index, month_label, month_range, parse_month
+from kpi_engine.report.assess import compute_assessed
 from kpi_engine.validation import DefinitionError, Problem
 
 
@@ -148,7 +149,7 @@ def compute_run(
     # dangling references are warnings that never change a figure: kpi validate reports them
     extract = load_extract(extracts, columns=columns_needed(definitions), references=False)
     months = resolve_months(extract, period, first, last)
-    results = engine.compute(
+    results = compute_assessed(
         extract, definitions, months, definition_set=definition_set.name, progress=progress
     )
     return RunResult(results, definition_set, tuple(definitions), extract, tuple(months))

@@ -38,6 +38,7 @@ from kpi_engine.periods import (
     month_label,
     parse_month,
 )
+from kpi_engine.report.assess import compute_assessed
 from kpi_engine.trend import Trend, judge, reference_periods
 from kpi_engine.trend import describe_rule as describe_trend_rule
 
@@ -70,6 +71,8 @@ WIDE_COLUMNS = [
     "definition_set",
     "definition_hash",
     "note",
+    "variation",
+    "assurance",
 ]
 """The column contract of the wide scorecard (``kpi scorecard``, the default layout)."""
 
@@ -356,7 +359,7 @@ def build_scorecard(
         month_label(month),
     )
     # one pass: the engine computes every month of the range at once, for every definition
-    results = engine.compute(
+    results = compute_assessed(
         extract,
         [*definitions, *variants.values()],
         months,
@@ -457,6 +460,8 @@ def _wide_row(
         "definition_set": latest.get("definition_set", ""),
         "definition_hash": d.content_hash(),
         "note": latest.get("note", ""),
+        "variation": latest.get("variation", ""),
+        "assurance": latest.get("assurance", ""),
     }
 
 
@@ -529,6 +534,8 @@ def _display_rows(scorecard: Scorecard) -> list[tuple[str, list[str], str]]:
         d = scorecard.definition_set.get(str(row["indicator_id"]))
 
         def fmt(value: object, d: Definition = d) -> str:
+            if isinstance(value, str):
+                return value  # [c]: suppressed in publication mode
             v = float(value)  # type: ignore[arg-type]
             return "" if math.isnan(v) else format_value(v, d.unit.value, d.rounding)
 

@@ -21,6 +21,7 @@ from kpi_engine.cli import (
     diff_cmds,
     explain_cmds,
     extract_cmds,
+    report_cmds,
     sample_cmds,
     scorecard_cmds,
 )
@@ -75,6 +76,7 @@ for _module in (
     compute_cmds,
     explain_cmds,
     scorecard_cmds,
+    report_cmds,
     diff_cmds,
 ):
     _module.register(cli)

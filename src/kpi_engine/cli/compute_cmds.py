@@ -18,6 +18,7 @@ from kpi_engine.output import FORMATS, format_from_suffix, render_text, write_fr
 from kpi_engine.periods import PeriodError
 from kpi_engine.render import scorecard_table
 from kpi_engine.run import RunResult, compute_run
+from kpi_engine.suppression import publish_frame
 from kpi_engine.validation import DefinitionError
 
 
@@ -115,6 +116,12 @@ def run_or_exit(
     default=None,
     help="Write to this file (atomically) instead of stdout.",
 )
+@click.option(
+    "--publish",
+    is_flag=True,
+    help="Publication mode: counts 1-5 and what would reveal them written [c] (csv, json, "
+    "markdown).",
+)
 def compute(
     extracts: Path | None,
     definitions: str,
@@ -124,6 +131,7 @@ def compute(
     last: str | None,
     fmt: str | None,
     output: Path | None,
+    publish: bool,
 ) -> None:
     """Compute and rate every indicator of a definition set.
 
@@ -136,6 +144,7 @@ def compute(
       kpi compute --definitions contract-2015-16 --period 2015-12
       kpi compute --from 2015-04 --to 2016-03 --format csv --output scorecard.csv
       kpi compute --indicators A1,A2 --format json
+      kpi compute --period 2015-12 --publish --output published.csv
     """
     if fmt is None:
         # a person at a terminal gets the table; a pipe or a cron job gets CSV
@@ -147,10 +156,12 @@ def compute(
         )
     if fmt == "parquet" and output is None:
         fail("--format parquet needs --output FILE", EXIT_USAGE)
+    if publish and fmt in ("table", "parquet"):
+        fail("--publish writes [c] into the figures: use csv, json or markdown", EXIT_USAGE)
     result = run_or_exit(
         extracts, definitions, indicators=indicators, period=period, first=first, last=last
     )
-    frame = result.results
+    frame = publish_frame(result.results, result.definitions) if publish else result.results
     if output is not None:
         write_frame(frame, output, fmt)
         stderr_console().print(f"wrote {len(frame)} rows to {output}")

@@ -28,6 +28,7 @@ from kpi_engine.scorecard import (
     stale_temporaries,
     write_scorecard,
 )
+from kpi_engine.suppression import publish_run
 from kpi_engine.validation import DefinitionError, Problem
 
 EXIT_LOCKED = 3
@@ -60,7 +61,9 @@ def _fail(message: str, code: int, problems: Sequence[Problem] = ()) -> NoReturn
     sys.exit(code)
 
 
-def _scorecard_or_exit(extracts: Path | None, definitions: str, period: str | None) -> ScorecardRun:
+def _scorecard_or_exit(
+    extracts: Path | None, definitions: str, period: str | None, publish: bool = False
+) -> ScorecardRun:
     """Load, compute, and turn every library error into a log line and an exit code."""
     try:
         definition_set = load_definitions(definitions)
@@ -76,6 +79,8 @@ def _scorecard_or_exit(extracts: Path | None, definitions: str, period: str | No
     log.info("scorecard %s from %s", definition_set.name, folder)
     try:
         run = scorecard_run(folder, definition_set, period=period)
+        if publish:
+            run = publish_run(run)
         warnings = [p for p in getattr(run.extract, "problems", ()) if p.severity != "error"]
         for p in warnings[:20]:
             log.warning("%s", p)
@@ -154,6 +159,11 @@ def _resolve_format(fmt: str | None, output: Path | None) -> str:
     help="Seconds to wait for another run writing the same --output before giving up (exit 3).",
 )
 @click.option("--quiet", "-q", is_flag=True, help="Log warnings and errors only (for cron mail).")
+@click.option(
+    "--publish",
+    is_flag=True,
+    help="Publication mode: counts 1-5 and what would reveal them written [c] (csv, markdown).",
+)
 def scorecard(
     extracts: Path | None,
     definitions: str,
@@ -163,6 +173,7 @@ def scorecard(
     layout: str,
     wait: float,
     quiet: bool,
+    publish: bool,
 ) -> None:
     """Write the corporate scorecard: one row per measure, in the set's order, with the
     baseline, the four last financial quarters, the latest month, target, rating, 6-month trend
@@ -180,16 +191,19 @@ def scorecard(
       kpi scorecard --period 2015-12
       kpi scorecard --extracts /data/extract --output /srv/kpi/scorecard.csv --wait 600 --quiet
       kpi scorecard --layout long --output scorecard-long.csv
+      kpi scorecard --publish --output published.csv
     """
     _configure_logging(quiet)
     fmt = _resolve_format(fmt, output)
+    if publish and fmt == "table":
+        _fail("--publish writes [c] into the figures: use csv or markdown", EXIT_USAGE)
     if period is not None:
         try:
             parse_month(period)  # a usage error, before waiting for any lock
         except PeriodError as e:
             _fail(str(e), EXIT_USAGE)
     if output is None:
-        run = _scorecard_or_exit(extracts, definitions, period)
+        run = _scorecard_or_exit(extracts, definitions, period, publish)
         if fmt == "table":
             stdout_console().print(rich_table(run.scorecard, layout))
         else:
@@ -206,7 +220,7 @@ def scorecard(
         for stale in stale_temporaries(output):
             log.info("removing %s, left by an interrupted run", stale)
             stale.unlink(missing_ok=True)
-        run = _scorecard_or_exit(extracts, definitions, period)
+        run = _scorecard_or_exit(extracts, definitions, period, publish)
         generated_at = datetime.now(UTC).isoformat(timespec="seconds")
         try:
             meta = write_scorecard(run, output, layout=layout, fmt=fmt, generated_at=generated_at)
