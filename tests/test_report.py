@@ -110,7 +110,7 @@ def test_grouped_as_the_seed_scorecard(page, html, report):
     assert by_id["A5"] == by_id["A6"] == by_id["CPP-RATE"] == "Child protection"
     assert by_id["B11"] == by_id["B12"] == "Care leavers"
     assert by_id["YOS-EET"] == "Youth justice"
-    assert by_id["CASELOAD"] == "Workforce" and by_id["FIN-OPEX"] == "Finance"
+    assert by_id["CASELOAD"] == "Workforce" and by_id["FIN-PAY"] == "Finance"
     # each card sits inside its own section
     for m in report.measures:
         section = html.index(f'<section class="group" id="{slug(m.section)}">')
