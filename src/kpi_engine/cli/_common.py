@@ -15,6 +15,7 @@ from kpi_engine.validation import Problem
 EXIT_OK = 0
 EXIT_DATA_ERROR = 1
 EXIT_USAGE = 2
+EXIT_LOCKED = 3
 
 
 def stdout_console() -> Console:
