@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 
-from kpi_engine.output import WriteError, check_destination, stale_temporaries
+from kpi_engine.output import WriteError, check_destination, make_parent, stale_temporaries
 
 POLL_SECONDS = 0.1
 """How often a waiting run retries the lock."""
@@ -94,11 +94,7 @@ class OutputLock:
 
     def _open(self) -> int:
         """The lock file, opened (with its folder made if need be); WriteError if it cannot be."""
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            folder = e.filename if e.filename else self.path.parent
-            raise WriteError(self.output, f"cannot create folder {folder}: {e.strerror}") from e
+        make_parent(self.output)
         try:
             return os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
         except OSError as e:

@@ -251,12 +251,14 @@ def check_destination(path: Path) -> None:
         raise WriteError(Path(path), "it is a folder")
 
 
-def _make_folder(path: Path) -> None:
+def make_parent(path: Path) -> None:
+    """Create the folder ``path`` goes in, if need be (WriteError if it cannot be made)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         folder = e.filename if e.filename else path.parent
-        raise WriteError(path, f"cannot create folder {folder}: {e.strerror or e}") from e
+        why = "a file is in its place" if isinstance(e, FileExistsError) else e.strerror
+        raise WriteError(path, f"cannot create folder {folder}: {why}") from e
 
 
 def publish(files: Sequence[tuple[Path, bytes]]) -> None:
@@ -268,7 +270,7 @@ def publish(files: Sequence[tuple[Path, bytes]]) -> None:
     files = [(Path(p), data) for p, data in files]
     for path, _ in files:
         check_destination(path)
-        _make_folder(path)
+        make_parent(path)
     written: list[tuple[Path, Path]] = []
     try:
         for path, data in files:
