@@ -277,7 +277,8 @@ def publish(files: Sequence[tuple[Path, bytes]]) -> None:
             try:
                 written.append((path, _write_temporary(path, data)))
             except OSError as e:
-                raise WriteError(path, _reason(e, path)) from e
+                # the temporary's name would only puzzle: it is gone, and the reason is the folder's
+                raise WriteError(path, e.strerror or str(e)) from e
         _rename_all(written)
     finally:
         for _, tmp in written:

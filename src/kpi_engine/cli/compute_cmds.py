@@ -214,7 +214,9 @@ def compute(
 def write_or_exit(output: Path, fmt: str, wait: float, run: Callable[[], RunResult]) -> None:
     """Compute under the output's lock and publish the file, or exit with the reason."""
     try:
-        with exclusive_output(output, wait):
+        with exclusive_output(output, wait) as stale:
+            for path in stale:
+                click.echo(f"removed {path}, left by an interrupted run", err=True)
             frame = run().results
             write_frame(frame, output, fmt)
     except LockHeld as e:
