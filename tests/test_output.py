@@ -315,3 +315,51 @@ def test_a_workbook_holds_one_sheet_per_output_in_order():
     )  # fmt: skip
     assert book.sheetnames == ["scorecard", "metadata"]
     assert book["metadata"]["B2"].value == 1
+
+
+def test_without_hard_links_the_previous_file_is_kept_as_a_copy(tmp_path, monkeypatch):
+    meta, data = tmp_path / "s.csv.meta.json", tmp_path / "s.csv"
+    meta.write_bytes(b"old meta")
+    data.write_bytes(b"old data")
+
+    def no_links(src, dst):
+        raise OSError(errno.EPERM, os.strerror(errno.EPERM))
+
+    real = os.replace
+
+    def failing(src, dst):
+        if Path(dst) == data:
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        real(src, dst)
+
+    monkeypatch.setattr(os, "link", no_links)
+    publish([(meta, b"new meta"), (data, b"new data")])  # a file system without hard links
+    assert (meta.read_bytes(), data.read_bytes()) == (b"new meta", b"new data")
+    monkeypatch.setattr(os, "replace", failing)
+    with pytest.raises(WriteError):
+        publish([(meta, b"newer meta"), (data, b"newer data")])
+    assert (meta.read_bytes(), data.read_bytes()) == (b"new meta", b"new data")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.csv", "s.csv.meta.json"]
+
+
+def test_a_roll_back_that_fails_too_is_said(tmp_path, monkeypatch):
+    meta, data = tmp_path / "s.csv.meta.json", tmp_path / "s.csv"
+    meta.write_bytes(b"old meta")
+    data.write_bytes(b"old data")
+    real = os.replace
+    renames: list[Path] = []
+
+    def failing(src, dst):  # the metadata goes in, the file fails, and so does the roll-back
+        renames.append(Path(dst))
+        if len(renames) > 1:
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        real(src, dst)
+
+    monkeypatch.setattr(os, "replace", failing)
+    with pytest.raises(WriteError) as info:
+        publish([(meta, b"new meta"), (data, b"new data")])
+    assert str(info.value) == (
+        f"cannot write {data}: Input/output error; and {meta} could not be put back "
+        "(Input/output error)"
+    )
+    assert renames == [meta, data, meta]

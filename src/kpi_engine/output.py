@@ -61,9 +61,13 @@ class WriteError(Exception):
     """An output could not be published; every destination is as it was before."""
 
     def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(path, reason)
         self.path = path
         self.reason = reason
-        super().__init__(f"cannot write {path}: {reason}")
+        """Why, as the end of a sentence (grows if a roll-back also failed)."""
+
+    def __str__(self) -> str:
+        return f"cannot write {self.path}: {self.reason}"
 
 
 def untouched(path: Path) -> str:
@@ -219,7 +223,10 @@ def _write_temporary(path: Path, data: bytes) -> Path:
 
 
 def _keep_previous(path: Path) -> Path | None:
-    """A hard link to the file now at ``path`` (to put it back), or None if there is none."""
+    """A hidden copy of the file now at ``path`` (to put it back), or None if there is none.
+
+    A hard link costs no space (the disk may be nearly full); where the file system has none,
+    a copy (only the small metadata is ever kept this way)."""
     if not path.exists():
         return None
     while True:
@@ -229,6 +236,8 @@ def _keep_previous(path: Path) -> Path | None:
             return backup
         except FileExistsError:
             continue
+        except OSError:
+            return _write_temporary(path, path.read_bytes())
 
 
 def _sync_folder(folder: Path) -> None:
