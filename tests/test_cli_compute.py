@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -11,6 +13,7 @@ from click.testing import CliRunner
 
 from kpi_engine.cli import cli
 from kpi_engine.engine import OUTPUT_COLUMNS
+from kpi_engine.lock import OutputLock, lock_path_for
 
 SET_YAML = """\
 name: mini
@@ -138,7 +141,8 @@ def test_compute_many_periods_and_atomic_output_file(mini, tmp_path):
     frame = pd.read_parquet(out)
     assert list(frame.columns) == OUTPUT_COLUMNS
     assert list(frame.period) == ["2015-10", "2015-11", "2015-12"] * 2
-    assert list(out.parent.iterdir()) == [out]  # no temporary file left behind
+    # no temporary file left behind; the lock file stays, as for the scorecard (docs/cron.md)
+    assert sorted(p.name for p in out.parent.iterdir()) == [out.name, out.name + ".lock"]
 
 
 def test_table_output_shows_ratings(mini):
@@ -200,3 +204,125 @@ def test_explain_lists_the_records_behind_the_figure(mini):
     assert sorted(r["child_id"] for r in records if r["in_numerator"]) == ["c1", "c3", "c4"]
     assert sorted(r["child_id"] for r in records) == ["c1", "c2", "c3", "c4"]
     assert "A3: 3 in the numerator, 4 in the denominator" in result.stderr
+
+
+# --- output files -------------------------------------------------------------------------------
+
+
+def compute_to(mini, out: Path, *extra: str):
+    definitions, extract = mini
+    return invoke(
+        "compute", "--extracts", str(extract), "--definitions", str(definitions), "--output",
+        str(out), *extra,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("name", "extra", "message"),
+    [
+        ("a.html", [], "kpi: error: cannot write a .html file ({out}); name the output for its "
+         "format: csv (.csv), json (.json), parquet (.parquet), markdown (.md or .markdown), xlsx "
+         "(.xlsx)"),
+        ("a.txt", ["--format", "csv"], "kpi: error: cannot write a .txt file ({out}); name the "
+         "output for its format: csv (.csv)"),
+        ("a.csv", ["--format", "json"], "kpi: error: --format json does not match a.csv (a .csv "
+         "file is csv); give --output a.json, or leave --format out"),
+        ("a.csv", ["--format", "table"], "kpi: error: --format table prints to the terminal; "
+         "give a file for another format"),
+    ],
+)  # fmt: skip
+def test_an_output_name_that_does_not_say_the_format_is_a_usage_error(
+    mini, tmp_path, name, extra, message
+):
+    out = tmp_path / name
+    result = compute_to(mini, out, *extra)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(message.format(out=out))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["defs", "extract"]  # nothing written
+
+
+def test_binary_formats_need_an_output_file(mini):
+    definitions, extract = mini
+    for fmt in ("parquet", "xlsx"):
+        result = invoke(
+            "compute", "--extracts", str(extract), "--definitions", str(definitions), "--format",
+            fmt,
+        )  # fmt: skip
+        assert result.exit_code == 2
+        assert result.stderr == f"kpi: error: --format {fmt} needs --output FILE\n"
+
+
+def test_xlsx_output_has_typed_cells_from_the_hand_worked_figures(mini, tmp_path):
+    import openpyxl
+
+    out = tmp_path / "figures.xlsx"
+    result = compute_to(mini, out)
+    assert result.exit_code == 0, result.output
+    sheet = openpyxl.load_workbook(out)["results"]
+    header = [c.value for c in sheet[1]]
+    a3 = {h: c for h, c in zip(header, sheet[2], strict=True)}
+    # 3 of 4 routine audits rated RI or better: 75%, stored as 0.75 with a percentage format
+    assert (a3["numerator"].value, a3["denominator"].value) == (3, 4)
+    assert (a3["value"].value, a3["value"].number_format) == (0.75, "0%")
+    assert a3["rag"].value == "Red" and a3["period_end"].is_date
+    b8 = {h: c for h, c in zip(header, sheet[3], strict=True)}
+    assert (b8["value"].value, b8["value"].number_format) == (29, "#,##0")  # weeks, a mean
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o077, 0o002])
+def test_the_output_gets_the_umasks_permissions(mini, tmp_path, mask):
+    out = tmp_path / "figures.csv"
+    previous = os.umask(mask)
+    try:
+        assert compute_to(mini, out).exit_code == 0
+    finally:
+        os.umask(previous)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+PREVIOUS = b"the previous figures\n"
+
+
+def test_a_full_disk_is_one_message_and_the_previous_file_intact(mini, tmp_path, monkeypatch):
+    out = tmp_path / "figures.csv"
+    out.write_bytes(PREVIOUS)
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full)
+    result = compute_to(mini, out)
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"kpi: error: cannot write {out}: No space left on device; the previous figures.csv is "
+        "intact\n"
+    )
+    assert out.read_bytes() == PREVIOUS
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["defs", "extract", "figures.csv", "figures.csv.lock"]
+    )
+
+
+def test_an_output_that_is_a_folder_is_exit_1_before_computing(mini, tmp_path):
+    out = tmp_path / "figures.csv"
+    out.mkdir()
+    result = compute_to(mini, out)
+    assert result.exit_code == 1
+    assert result.stderr == f"kpi: error: cannot write {out}: it is a folder; nothing written\n"
+    assert list(out.iterdir()) == []
+
+
+def test_a_second_run_on_the_same_output_exits_3_or_waits(mini, tmp_path):
+    out = tmp_path / "figures.csv"
+    out.write_bytes(PREVIOUS)
+    with OutputLock(out):
+        result = compute_to(mini, out)
+        assert result.exit_code == 3
+        assert result.stderr == (
+            f"kpi: error: {lock_path_for(out)} is held by pid {os.getpid()}: another run is "
+            "writing this output; not written (retry later, or give --wait SECONDS)\n"
+        )
+        waited = compute_to(mini, out, "--wait", "0.2")
+        assert waited.exit_code == 3 and "after waiting 0.2s" in waited.stderr
+    assert out.read_bytes() == PREVIOUS
+    assert compute_to(mini, out).exit_code == 0

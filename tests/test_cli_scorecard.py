@@ -8,7 +8,9 @@ run the shipped sample data and the corporate-scorecard set.
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import re
 import shutil
 import signal
@@ -22,6 +24,7 @@ import pandas as pd
 import pytest
 import yaml
 from click.testing import CliRunner
+from openpyxl.utils import get_column_letter
 from tests.test_scorecard import DEFINITIONS, ORDER
 
 from kpi_engine import load_definitions
@@ -404,3 +407,242 @@ def test_the_sample_scorecard_follows_the_seeds_order(tmp_path):
 @pytest.mark.slow
 def test_the_sample_scorecard_survives_being_killed(tmp_path):
     kill_test(["scorecard", "--period", "2015-12"], tmp_path / "f.csv", cwd=REPO)
+
+
+# --- the file and its metadata: together or not at all ------------------------------------------
+
+
+def _stamp(out: Path) -> dict[str, bytes]:
+    """Every file in the output's folder and its bytes."""
+    return {p.name: p.read_bytes() for p in sorted(out.parent.iterdir()) if p.is_file()}
+
+
+@pytest.fixture
+def published(workspace, tmp_path) -> Path:
+    """A folder with a good scorecard and its metadata from an earlier run (November)."""
+    out = tmp_path / "scorecard.csv"
+    assert invoke(args(workspace, "--period", "2015-11", "--output", str(out))).exit_code == 0
+    return out
+
+
+def test_a_failed_rename_of_the_file_puts_the_previous_metadata_back(
+    workspace, published, monkeypatch
+):
+    before = _stamp(published)
+    real = os.replace
+
+    def failing(src, dst):
+        if Path(dst) == published:
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        real(src, dst)
+
+    monkeypatch.setattr(os, "replace", failing)
+    result = invoke(args(workspace, "--output", str(published), "--quiet"))
+    assert result.exit_code == 1
+    assert result.stderr.endswith(
+        f"ERROR kpi scorecard: cannot write {published}: Input/output error; the previous "
+        "scorecard.csv is intact\n"
+    )
+    assert _stamp(published) == before  # byte-identical pair, no temporary left
+
+
+def test_a_full_disk_at_the_second_file_publishes_neither(workspace, published, monkeypatch):
+    # the issue's case: a new CSV published without its metadata; now neither is
+    before = _stamp(published)
+    calls = []
+
+    def full(fd):
+        calls.append(fd)
+        if len(calls) == 2:  # the metadata's temporary fits, the scorecard's does not
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full)
+    result = invoke(args(workspace, "--output", str(published), "--quiet"))
+    assert result.exit_code == 1
+    assert result.stderr.endswith(
+        f"cannot write {published}: No space left on device; the previous scorecard.csv is intact\n"
+    )
+    assert _stamp(published) == before
+
+
+def test_the_metadata_is_published_first(workspace, tmp_path, monkeypatch):
+    renamed = []
+    real = os.replace
+
+    def recording(src, dst):
+        renamed.append(Path(dst).name)
+        real(src, dst)
+
+    monkeypatch.setattr(os, "replace", recording)
+    out = tmp_path / "s.csv"
+    assert invoke(args(workspace, "--output", str(out))).exit_code == 0
+    assert renamed == ["s.csv.meta.json", "s.csv"]  # a new file never beside old metadata
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o077, 0o002])
+def test_the_scorecard_and_metadata_get_the_umasks_permissions(workspace, tmp_path, mask):
+    out = tmp_path / "s.csv"
+    previous = os.umask(mask)
+    try:
+        assert invoke(args(workspace, "--output", str(out))).exit_code == 0
+        out.chmod(0o600)  # as an earlier version left it: the next run gives the umask's again
+        assert invoke(args(workspace, "--output", str(out))).exit_code == 0
+    finally:
+        os.umask(previous)
+    for path in (out, meta_path_for(out), lock_path_for(out)):
+        assert path.stat().st_mode & 0o777 == 0o666 & ~mask, path
+
+
+def test_an_output_that_is_a_folder_is_exit_1(workspace, tmp_path):
+    out = tmp_path / "scorecard.csv"
+    out.mkdir()
+    result = invoke(args(workspace, "--output", str(out)))
+    assert result.exit_code == 1
+    assert result.stderr.endswith(
+        f"ERROR kpi scorecard: cannot write {out}: it is a folder; nothing written\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scorecard.csv"]
+
+
+@pytest.mark.parametrize(
+    ("name", "extra", "message"),
+    [
+        ("s.json", [], "cannot write a .json file ({out}); name the output for its format: csv "
+         "(.csv), markdown (.md or .markdown), xlsx (.xlsx)"),
+        ("s.html", [], "cannot write a .html file ({out})"),
+        ("s.md", ["--format", "csv"], "--format csv does not match s.md (a .md file is "
+         "markdown); give --output s.csv, or leave --format out"),
+        (None, ["--format", "xlsx"], "--format xlsx needs --output FILE"),
+    ],
+)  # fmt: skip
+def test_an_output_name_that_does_not_say_the_format_is_exit_2(
+    workspace, tmp_path, name, extra, message
+):
+    out = tmp_path / name if name else None
+    result = invoke(args(workspace, *extra, *(["--output", str(out)] if out else [])))
+    assert result.exit_code == 2
+    assert f"ERROR kpi scorecard: {message.format(out=out)}" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+# --- nothing published short of the whole set ---------------------------------------------------
+
+
+def test_an_empty_definition_folder_fails_and_keeps_the_previous_scorecard(
+    workspace, tmp_path, published
+):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "set.yaml").write_text("name: empty\ntitle: Nothing in it\n")
+    before = _stamp(published)
+    result = invoke(
+        ["scorecard", "--extracts", str(workspace / "extract"), "--definitions", str(empty),
+         "--output", str(published)]
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert result.stderr.endswith(
+        f"ERROR kpi scorecard: definition set 'empty' ({empty}) has no definitions: an empty "
+        "scorecard is not published; the previous scorecard.csv is intact\n"
+    )
+    assert _stamp(published) == before
+
+
+def test_a_scorecard_missing_a_declared_measure_is_not_published(workspace, published):
+    from dataclasses import replace
+
+    from kpi_engine.scorecard import IncompleteScorecard, scorecard_run, write_scorecard
+
+    run = scorecard_run(
+        workspace / "extract", load_definitions(str(workspace / "defs")), period="2015-12"
+    )
+    wide = run.scorecard.wide
+    short = replace(run, scorecard=replace(run.scorecard, wide=wide[wide.indicator_id != "T4"]))
+    before = _stamp(published)
+    with pytest.raises(IncompleteScorecard) as info:
+        write_scorecard(short, published, layout="wide", fmt="csv", generated_at="now")
+    assert str(info.value) == (
+        f"the scorecard has 4 of the 5 measures definition set 'test-scorecard' "
+        f"({workspace / 'defs'}) declares (missing: T4): a partial scorecard is not published"
+    )
+    assert _stamp(published) == before
+
+
+def test_a_definition_file_counts_as_declared(workspace, tmp_path):
+    from kpi_engine.scorecard import declared_ids
+
+    folder = write_definitions(tmp_path / "defs")
+    ids = declared_ids(load_definitions(str(folder)))
+    assert sorted(ids) == sorted(ORDER)
+    (folder / "T9.yaml").unlink(missing_ok=True)
+    ds = load_definitions(str(folder))
+    (folder / "T9.yaml").write_text("id: T9\n")  # a file that appeared after loading
+    assert declared_ids(ds)[-1] == "T9"
+
+
+# --- the metadata: validated manifest fields only -----------------------------------------------
+
+
+def test_the_metadata_holds_only_the_manifests_validated_fields(workspace, tmp_path):
+    out = tmp_path / "s.csv"
+    assert invoke(args(workspace, "--output", str(out))).exit_code == 0
+    manifest = json.loads(meta_path_for(out).read_text())["extract"]["manifest"]
+    assert manifest == {
+        "authority": "Test borough",
+        "extract_date": "2016-01-05",
+        "source_system": "tests",
+        "column_map": {},
+    }
+
+
+def test_unknown_manifest_content_is_never_copied():
+    from types import SimpleNamespace
+
+    from kpi_engine.scorecard import describe_manifest
+
+    looped: list[object] = []
+    looped.append(looped)  # what a recursive YAML alias makes: json.dumps would die on it
+    manifest = SimpleNamespace(
+        authority="A",
+        extract_date=None,
+        source_system=None,
+        column_map={"children": {"dob": "date_of_birth"}},
+        extra={"notes": looped},
+    )
+    described = describe_manifest(manifest)
+    assert described == {
+        "authority": "A",
+        "extract_date": None,
+        "source_system": None,
+        "column_map": {"children": {"dob": "date_of_birth"}},
+    }
+    json.dumps(described)
+
+
+# --- Excel --------------------------------------------------------------------------------------
+
+
+def test_xlsx_scorecard_has_its_sheet_and_a_metadata_sheet(workspace, tmp_path):
+    import openpyxl
+
+    out = tmp_path / "scorecard.xlsx"
+    result = invoke(args(workspace, "--output", str(out)))
+    assert result.exit_code == 0, result.stderr
+    book = openpyxl.load_workbook(out)
+    assert book.sheetnames == ["scorecard", "metadata"]
+    sheet = book["scorecard"]
+    assert [c.value for c in sheet[1]] == WIDE_COLUMNS
+    assert [sheet.cell(row=r, column=1).value for r in range(2, 2 + len(ORDER))] == list(ORDER)
+    assert sheet.freeze_panes == "B2" and sheet.auto_filter.ref == f"A1:Y{1 + len(ORDER)}"
+    rag = get_column_letter(WIDE_COLUMNS.index("rag") + 1)
+    assert f"{rag}2:{rag}{1 + len(ORDER)}" in {str(cf.sqref) for cf in sheet.conditional_formatting}
+    fields = dict(book["metadata"].iter_rows(min_row=2, values_only=True))
+    assert fields["period"] == "2015-12" and fields["output.rows"] == len(ORDER)
+    assert fields["quarters.q_latest.label"] == "2015-16 Q2"
+    assert fields["extract.manifest.authority"] == "Test borough"
+    assert "generated_at" not in fields  # the time is in the sidecar: reruns are identical
+    meta = json.loads(meta_path_for(out).read_text())
+    assert meta["output"]["format"] == "xlsx"
+    assert meta["output"]["sha256"] == __import__("hashlib").sha256(out.read_bytes()).hexdigest()
+    first = out.read_bytes()
+    assert invoke(args(workspace, "--output", str(out))).exit_code == 0
+    assert out.read_bytes() == first

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import subprocess
@@ -11,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from kpi_engine.lock import LockHeld, OutputLock, lock_path_for
+from kpi_engine.lock import LockHeld, OutputLock, exclusive_output, lock_path_for
+from kpi_engine.output import WriteError
 
 
 def test_lock_file_sits_beside_the_output(tmp_path):
@@ -136,3 +138,66 @@ def test_the_lock_is_released_when_the_block_raises(tmp_path):
 def test_negative_wait_is_refused(tmp_path):
     with pytest.raises(ValueError, match="invalid wait -1"):
         OutputLock(Path(tmp_path / "x.csv"), wait=-1)
+
+
+def test_a_lock_file_left_by_a_dead_run_does_not_block(tmp_path):
+    out = tmp_path / "scorecard.csv"
+    lock_path_for(out).write_text("999999\n")  # the pid of a run killed long ago
+    with OutputLock(out) as mine:
+        assert mine.held
+        assert lock_path_for(out).read_text() == f"{os.getpid()}\n"
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o077, 0o002])
+def test_the_lock_file_gets_the_umasks_permissions(tmp_path, mask):
+    previous = os.umask(mask)
+    try:
+        with OutputLock(tmp_path / "scorecard.csv"):
+            pass
+    finally:
+        os.umask(previous)
+    mode = lock_path_for(tmp_path / "scorecard.csv").stat().st_mode & 0o777
+    assert mode == 0o666 & ~mask
+
+
+def test_a_full_disk_does_not_stop_the_lock(tmp_path, monkeypatch):
+    def full(fd, data, offset):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "pwrite", full)
+    with OutputLock(tmp_path / "scorecard.csv") as lock:
+        assert lock.held  # the flock holds; only the pid for the message is missing
+
+
+def test_a_lock_that_cannot_be_created_is_a_write_error_naming_the_output(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where a folder should be")
+    out = blocker / "scorecard.csv"
+    with pytest.raises(WriteError) as info:
+        OutputLock(out).acquire()
+    assert (
+        str(info.value)
+        == f"cannot write {out}: cannot create folder {blocker}: a file is in its place"
+    )
+
+
+def test_exclusive_output_clears_stale_temporaries_under_the_lock(tmp_path):
+    out = tmp_path / "scorecard.csv"
+    stale = [tmp_path / ".scorecard.csv.1a2b3c4d.tmp", tmp_path / ".scorecard.csv.meta.json.x.tmp"]
+    for path in stale:
+        path.write_text("half")
+    with exclusive_output(out) as removed:
+        assert removed == sorted(stale)
+        with pytest.raises(LockHeld):
+            OutputLock(out).acquire()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scorecard.csv.lock"]
+
+
+def test_exclusive_output_refuses_a_folder_before_locking(tmp_path):
+    (tmp_path / "scorecard.csv").mkdir()
+    with (
+        pytest.raises(WriteError, match="it is a folder"),
+        exclusive_output(tmp_path / "scorecard.csv"),
+    ):
+        pass
+    assert not lock_path_for(tmp_path / "scorecard.csv").exists()

@@ -3,9 +3,11 @@
 Two cron runs (a slow run overtaken by the next, or a manual run during the nightly one) must
 never write the same scorecard at once. The lock is advisory and per open file, so it is
 released by the kernel when the holder exits for any reason, SIGKILL included: a crashed run
-never leaves a stale lock behind. The ``.lock`` file itself stays on disk (removing it would
-let a third process lock a different inode while a second still waits on the old one); it holds
-the holder's pid, for the message a waiting run prints.
+never leaves a stale lock behind: a ``.lock`` file left by a killed run (its pid inside) does
+not block the next. The ``.lock`` file itself stays on disk (removing it would let a third
+process lock a different inode while a second still waits on the old one); it holds the holder's
+pid, for the message a waiting run prints, written when it can be (on a full disk the lock still
+holds without it). It is created with mode 0666 less the umask, like the outputs.
 """
 
 from __future__ import annotations
@@ -13,9 +15,12 @@ from __future__ import annotations
 import fcntl
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
+
+from kpi_engine.output import WriteError, check_destination, make_parent, stale_temporaries
 
 POLL_SECONDS = 0.1
 """How often a waiting run retries the lock."""
@@ -59,7 +64,9 @@ class OutputLock:
     ) -> None:
         if wait < 0:
             raise ValueError(f"invalid wait {wait!r}, expected seconds >= 0")
-        self.path = lock_path_for(Path(output))
+        self.output = Path(output)
+        """The output it guards."""
+        self.path = lock_path_for(self.output)
         """The lock file."""
         self.wait = wait
         """Seconds to keep retrying before giving up (0: try once)."""
@@ -85,12 +92,22 @@ class OutputLock:
             return None
         return text or None
 
+    def _open(self) -> int:
+        """The lock file, opened (with its folder made if need be); WriteError if it cannot be."""
+        make_parent(self.output)
+        try:
+            return os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        except OSError as e:
+            reason = f"cannot create its lock {self.path}: {e.strerror}"
+            raise WriteError(self.output, reason) from e
+
     def acquire(self) -> None:
-        """Take the lock, retrying every POLL_SECONDS until ``wait`` runs out; or raise LockHeld."""
+        """Take the lock, retrying every POLL_SECONDS until ``wait`` runs out; or raise LockHeld
+        (another run holds it) or WriteError (the lock file cannot be made: no run could write
+        the output there)."""
         if self._fd is not None:
             raise RuntimeError(f"{self.path} is already held by this lock object")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fd = self._open()
         try:
             deadline = self._clock() + self.wait
             while not self._try(fd):
@@ -98,12 +115,19 @@ class OutputLock:
                 if remaining <= 0:
                     raise LockHeld(self.path, self._holder(), self.wait)
                 self._sleep(min(POLL_SECONDS, remaining))
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+            self._write_pid(fd)
         except BaseException:
             os.close(fd)
             raise
         self._fd = fd
+
+    @staticmethod
+    def _write_pid(fd: int) -> None:
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        except OSError:
+            pass  # a full disk: the flock holds all the same, only the message loses the pid
 
     def release(self) -> None:
         """Let the next run in (closing the descriptor drops the flock)."""
@@ -112,6 +136,8 @@ class OutputLock:
         fd, self._fd = self._fd, None
         try:
             os.ftruncate(fd, 0)
+        except OSError:
+            pass  # the pid stays behind: harmless, the flock is what counts
         finally:
             os.close(fd)
 
@@ -126,3 +152,23 @@ class OutputLock:
         tb: TracebackType | None,
     ) -> None:
         self.release()
+
+
+@contextmanager
+def exclusive_output(output: Path, wait: float = 0.0) -> Iterator[list[Path]]:
+    """Be the only run writing ``output`` for the duration of the block.
+
+    Checks first that nothing is in the output's place (WriteError), takes its lock (LockHeld
+    after ``wait`` seconds), then removes the temporaries a killed run left beside it, which
+    only the lock holder may do; yields those it removed, for the log.
+    """
+    check_destination(output)
+    with OutputLock(output, wait):
+        removed = []
+        for stale in stale_temporaries(output):
+            try:
+                stale.unlink(missing_ok=True)
+                removed.append(stale)
+            except OSError:
+                pass  # a read-only folder: the write will fail and say why
+        yield removed

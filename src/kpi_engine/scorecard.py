@@ -640,7 +640,15 @@ def rich_table(scorecard: Scorecard, layout: str = "wide") -> Any:
     return table
 
 
-# --- writing: the file, then its metadata --------------------------------------------------------
+# --- writing: the metadata and the file, published together ------------------------------------
+
+SCORECARD_FORMATS = ("csv", "markdown", "xlsx")
+"""What ``kpi scorecard --output`` writes."""
+
+
+class IncompleteScorecard(ValueError):
+    """The scorecard would publish fewer measures than its definition set declares (exit 1):
+    the cron job must never replace a good scorecard with an empty or partial one."""
 
 
 def meta_path_for(output: Path) -> Path:
@@ -648,28 +656,55 @@ def meta_path_for(output: Path) -> Path:
     return output.with_name(output.name + ".meta.json")
 
 
-def stale_temporaries(output: Path) -> list[Path]:
-    """Temporary files a killed run left beside ``output`` (``.scorecard.csv.*.tmp``).
+def declared_ids(definition_set: DefinitionSet) -> list[str]:
+    """Every measure the set declares: its definitions, ``set.yaml``'s ``order`` and the
+    definition files in its folder (a file whose definition went missing still counts)."""
+    from kpi_engine.validation import definition_files
 
-    Only safe to remove while holding the output's lock: no other scorecard run is writing.
+    ids = dict.fromkeys([*definition_set.ids, *definition_set.info.order])
+    if definition_set.path is not None and Path(definition_set.path).is_dir():
+        ids.update(dict.fromkeys(p.stem for p in definition_files(Path(definition_set.path))))
+    return list(ids)
+
+
+def check_complete(scorecard: Scorecard, layout: str) -> None:
+    """Raise IncompleteScorecard unless every declared measure has its rows in ``layout``."""
+    ds = scorecard.definition_set
+    where = f" ({ds.path})" if ds.path else ""
+    declared = declared_ids(ds)
+    if not declared:
+        raise IncompleteScorecard(
+            f"definition set {ds.name!r}{where} has no definitions: an empty scorecard is not "
+            "published"
+        )
+    published = set(scorecard.frame(layout)["indicator_id"])
+    missing = [i for i in declared if i not in published]
+    if missing:
+        raise IncompleteScorecard(
+            f"the scorecard has {len(declared) - len(missing)} of the {len(declared)} measures "
+            f"definition set {ds.name!r}{where} declares (missing: {', '.join(missing)}): "
+            "a partial scorecard is not published"
+        )
+
+
+def describe_manifest(manifest: Any) -> dict[str, Any] | None:
+    """The manifest's validated fields, and nothing else.
+
+    Never the manifest's unknown keys (``Manifest.extra``): they are unvalidated input (YAML
+    aliases can make them huge or self-referencing) and no reader of the metadata needs them.
     """
-    return sorted(output.parent.glob(f".{output.name}.*.tmp"))
-
-
-def _jsonable(value: Any) -> Any:
-    if hasattr(value, "model_dump"):
-        return value.model_dump(mode="json")
-    if hasattr(value, "__dataclass_fields__"):
-        import dataclasses
-
-        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    return str(value)
+    if manifest is None:
+        return None
+    when = manifest.extract_date
+    return {
+        "authority": manifest.authority,
+        "extract_date": when.isoformat() if when is not None else None,
+        "source_system": manifest.source_system,
+        "column_map": {
+            str(table): {str(site): str(ours) for site, ours in names.items()}
+            for table, names in sorted(manifest.column_map.items())
+        },
+    }
 
 
 def describe_extract(extract: Any, path: Path) -> dict[str, Any]:
@@ -677,44 +712,33 @@ def describe_extract(extract: Any, path: Path) -> dict[str, Any]:
     tables = getattr(extract, "tables", extract)
     return {
         "path": str(Path(path).resolve()),
-        "manifest": _jsonable(getattr(extract, "manifest", None)),
-        "tables": {name: len(tables[name]) for name in sorted(tables)},
+        "manifest": describe_manifest(getattr(extract, "manifest", None)),
+        "tables": {str(name): len(tables[name]) for name in sorted(tables)},
     }
 
 
-def run_metadata(
-    run: ScorecardRun,
-    *,
-    output: Path,
-    data: bytes,
-    layout: str,
-    fmt: str,
-    generated_at: str,
-) -> dict[str, Any]:
-    """The sidecar ``FILE.meta.json``: everything that varies between identical runs (the time)
-    and everything needed to reproduce the file, which itself holds no timestamp."""
+def describe_run(run: ScorecardRun, *, layout: str, fmt: str) -> dict[str, Any]:
+    """Everything needed to reproduce the scorecard (no timestamp, no checksum of the file):
+    the sidecar's content and the workbook's metadata sheet."""
     from kpi_engine import __version__
 
     sc = run.scorecard
     frame = sc.frame(layout)
     ds = sc.definition_set
     return {
-        "generated_at": generated_at,
         "tool": {"name": "kpi-engine", "version": __version__, "command": "kpi scorecard"},
         "output": {
-            "file": output.name,
             "format": fmt,
             "layout": layout,
             "rows": len(frame),
-            "columns": list(frame.columns),
-            "sha256": hashlib.sha256(data).hexdigest(),
+            "columns": [str(c) for c in frame.columns],
         },
         "period": sc.period,
         "baseline_period": month_label(sc.baseline_month)
         if sc.baseline_month is not None
         else None,
         "quarters": [q.as_dict() for q in sc.quarters],
-        "periods": sorted(set(sc.long["period"])),
+        "periods": sorted({str(p) for p in sc.long["period"]}),
         "trend_rule": describe_trend_rule(),
         "definition_set": {
             "name": ds.name,
@@ -740,24 +764,82 @@ def run_metadata(
     }
 
 
+def run_metadata(
+    run: ScorecardRun,
+    *,
+    output: Path,
+    data: bytes,
+    layout: str,
+    fmt: str,
+    generated_at: str,
+) -> dict[str, Any]:
+    """The sidecar ``FILE.meta.json``: everything that varies between identical runs (the time)
+    and everything needed to reproduce the file, which itself holds no timestamp."""
+    described = describe_run(run, layout=layout, fmt=fmt)
+    output_part = {
+        "file": output.name,
+        **described.pop("output"),
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }
+    tool = described.pop("tool")
+    return {"generated_at": generated_at, "tool": tool, "output": output_part, **described}
+
+
+def _metadata_rows(described: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """The metadata as (field, value) rows for a sheet: nested fields as dotted names, lists of
+    plain values joined, numbers kept numbers."""
+    rows: list[tuple[str, Any]] = []
+    for key, value in described.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            rows += _metadata_rows(value, f"{name}.")
+        elif isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
+            for i, item in enumerate(value):
+                label = item.get("id") or item.get("column") or str(i)
+                rows += _metadata_rows(item, f"{name}.{label}.")
+        elif isinstance(value, list):
+            rows.append((name, ", ".join(str(v) for v in value)))
+        else:
+            rows.append((name, value))
+    return rows
+
+
+def scorecard_bytes(run: ScorecardRun, layout: str, fmt: str) -> bytes:
+    """The scorecard file: CSV or Markdown text, or a workbook of the scorecard and its
+    metadata (without the time of the run: the same figures give the same bytes)."""
+    if fmt != "xlsx":
+        return render(run.scorecard, layout, fmt).encode("utf-8")
+    from kpi_engine.excel import Sheet, workbook
+
+    rows = _metadata_rows(describe_run(run, layout=layout, fmt=fmt))
+    metadata = pd.DataFrame.from_records(rows, columns=["field", "value"])
+    sheet = "scorecard" if layout == "wide" else "scorecard (long)"
+    return workbook([Sheet(sheet, run.scorecard.frame(layout)), Sheet("metadata", metadata)])
+
+
 def write_scorecard(
     run: ScorecardRun, output: Path, *, layout: str, fmt: str, generated_at: str
 ) -> Path:
-    """Write the scorecard to ``output``, then its metadata beside it; both atomically.
+    """Publish the scorecard at ``output`` and its metadata beside it, together or not at all.
 
-    The file first: a run killed between the two leaves the new file with the previous
-    metadata, whose ``output.sha256`` then does not match (a reader can tell). Returns the
-    metadata's path.
+    Both are made in full first (raising IncompleteScorecard, before anything is touched, if a
+    declared measure is missing). Then both temporaries are written and the metadata is renamed
+    into place before the file: a reader who finds the new file always finds its metadata
+    beside it. If the file's rename fails, the previous metadata is put back; only a SIGKILL
+    between the two renames can leave the new metadata beside the previous file, and its
+    ``output.sha256`` then does not match the file. Raises WriteError; returns the metadata's
+    path.
     """
     import json
 
-    from kpi_engine.output import write_bytes_atomic, write_text_atomic
+    from kpi_engine.output import publish
 
-    data = render(run.scorecard, layout, fmt).encode("utf-8")
-    write_bytes_atomic(output, data)
+    check_complete(run.scorecard, layout)
+    data = scorecard_bytes(run, layout, fmt)
     meta = run_metadata(
         run, output=output, data=data, layout=layout, fmt=fmt, generated_at=generated_at
     )
+    meta_text = json.dumps(meta, indent=2, ensure_ascii=False) + "\n"
     meta_path = meta_path_for(output)
-    write_text_atomic(meta_path, json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
+    publish([(meta_path, meta_text.encode("utf-8")), (output, data)])
     return meta_path

@@ -18,6 +18,7 @@ from kpi_engine.validation import Problem
 EXIT_OK = 0
 EXIT_DATA_ERROR = 1
 EXIT_USAGE = 2
+EXIT_LOCKED = 3
 
 
 _debug = False

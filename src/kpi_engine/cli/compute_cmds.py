@@ -3,18 +3,36 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from kpi_engine import load_definitions
-from kpi_engine.cli._common import EXIT_USAGE, fail, report_problems, stderr_console, stdout_console
+from kpi_engine.cli._common import (
+    EXIT_LOCKED,
+    EXIT_USAGE,
+    fail,
+    report_problems,
+    stderr_console,
+    stdout_console,
+)
 from kpi_engine.cli._sets import SET_NAME
 from kpi_engine.definitions import Definition
 from kpi_engine.extract import ExtractError
 from kpi_engine.locations import LATEST_CONTRACT_SET, sample_data_dir
-from kpi_engine.output import FORMATS, format_from_suffix, render_text, write_frame
+from kpi_engine.lock import LockHeld, exclusive_output
+from kpi_engine.output import (
+    BINARY_FORMATS,
+    FormatError,
+    WriteError,
+    output_format,
+    render_text,
+    untouched,
+    write_frame,
+)
 from kpi_engine.periods import PeriodError
 from kpi_engine.render import scorecard_table
 from kpi_engine.run import RunResult, compute_run
@@ -85,6 +103,27 @@ def run_or_exit(
         )
 
 
+COMPUTE_FORMATS = ("csv", "json", "parquet", "markdown", "xlsx")
+"""What ``kpi compute`` writes; a file's suffix names its format (docs/output.md)."""
+
+
+def resolve_format(fmt: str | None, output: Path | None) -> str:
+    """The format to write, or a usage error: to a file, the one its suffix names."""
+    if output is None:
+        if fmt is None:
+            # a person at a terminal gets the table; a pipe or a cron job gets CSV
+            return "table" if sys.stdout.isatty() else "csv"
+        if fmt in BINARY_FORMATS:
+            fail(f"--format {fmt} needs --output FILE", EXIT_USAGE)
+        return fmt
+    if fmt == "table":
+        fail("--format table prints to the terminal; give a file for another format", EXIT_USAGE)
+    try:
+        return output_format(output, fmt, COMPUTE_FORMATS)
+    except FormatError as e:
+        fail(str(e), EXIT_USAGE)
+
+
 @click.command()
 @click.option(
     "--extracts",
@@ -106,15 +145,23 @@ def run_or_exit(
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["table", *FORMATS]),
+    type=click.Choice(["table", *COMPUTE_FORMATS]),
     default=None,
-    help="Output format [default: table on a terminal, else from --output's suffix, else csv].",
+    help="Output format [default: table on a terminal, else csv; with --output, its suffix's].",
 )
 @click.option(
     "--output",
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=click.Path(path_type=Path),
     default=None,
-    help="Write to this file (atomically) instead of stdout.",
+    help="Write to this file (atomically, under a lock) instead of stdout: .csv, .json, "
+    ".parquet, .md or .xlsx.",
+)
+@click.option(
+    "--wait",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Seconds to wait for another run writing the same --output before giving up (exit 3).",
 )
 @click.option(
     "--publish",
@@ -131,41 +178,43 @@ def compute(
     last: str | None,
     fmt: str | None,
     output: Path | None,
+    wait: float,
     publish: bool,
 ) -> None:
     """Compute and rate every indicator of a definition set.
 
-    One row per indicator and period (and breakdown value). CSV, JSON and Parquet output
-    follow the column contract in docs/output.md.
+    One row per indicator and period (and breakdown value). CSV, JSON, Parquet and Excel
+    output follow the column contract and types in docs/output.md. A file is named for its
+    format (.csv, .json, .parquet, .md, .xlsx) and replaced atomically: a failed run leaves
+    the previous file as it was. Exit codes: 0 written; 1 data, definition or write error;
+    2 usage error; 3 another run holds the output's lock.
 
     \b
     Examples:
       kpi compute
       kpi compute --definitions contract-2015-16 --period 2015-12
-      kpi compute --from 2015-04 --to 2016-03 --format csv --output scorecard.csv
+      kpi compute --from 2015-04 --to 2016-03 --output year.csv
+      kpi compute --from 2015-04 --to 2016-03 --output year.xlsx --wait 600
       kpi compute --indicators A1,A2 --format json
       kpi compute --period 2015-12 --publish --output published.csv
     """
-    if fmt is None:
-        # a person at a terminal gets the table; a pipe or a cron job gets CSV
-        terminal = output is None and sys.stdout.isatty()
-        fmt = (format_from_suffix(output) if output else None) or ("table" if terminal else "csv")
-    if fmt == "table" and output is not None:
-        fail(
-            "--format table prints to the terminal; pick csv, json, parquet or markdown", EXIT_USAGE
-        )
-    if fmt == "parquet" and output is None:
-        fail("--format parquet needs --output FILE", EXIT_USAGE)
-    if publish and fmt in ("table", "parquet"):
+    fmt = resolve_format(fmt, output)
+    if publish and fmt not in ("csv", "json", "markdown"):
         fail("--publish writes [c] into the figures: use csv, json or markdown", EXIT_USAGE)
-    result = run_or_exit(
-        extracts, definitions, indicators=indicators, period=period, first=first, last=last
-    )
-    frame = publish_frame(result.results, result.definitions) if publish else result.results
+
+    def run() -> RunResult:
+        result = run_or_exit(
+            extracts, definitions, indicators=indicators, period=period, first=first, last=last
+        )
+        if not publish:
+            return result
+        return replace(result, results=publish_frame(result.results, result.definitions))
+
     if output is not None:
-        write_frame(frame, output, fmt)
-        stderr_console().print(f"wrote {len(frame)} rows to {output}")
+        write_or_exit(output, fmt, wait, run)
         return
+    result = run()
+    frame = result.results
     if fmt == "table":
         labels = result.period_labels
         span = labels[0] if len(labels) == 1 else f"{labels[0]} to {labels[-1]}"
@@ -174,6 +223,23 @@ def compute(
         console.print(scorecard_table(frame, result.definitions, title, width=console.width))
         return
     click.echo(render_text(frame, fmt), nl=False)
+
+
+def write_or_exit(output: Path, fmt: str, wait: float, run: Callable[[], RunResult]) -> None:
+    """Compute under the output's lock and publish the file, or exit with the reason."""
+    try:
+        with exclusive_output(output, wait) as stale:
+            for path in stale:
+                click.echo(f"removed {path}, left by an interrupted run", err=True)
+            frame = run().results
+            write_frame(frame, output, fmt)
+    except LockHeld as e:
+        fail(f"{e}; not written (retry later, or give --wait SECONDS)", EXIT_LOCKED)
+    except WriteError as e:
+        fail(f"{e}; {untouched(output)}")
+    except FormatError as e:
+        fail(f"{e}; {untouched(output)}", EXIT_USAGE)
+    stderr_console().print(f"wrote {len(frame)} rows to {output}")
 
 
 def register(group: click.Group) -> None:

@@ -4,35 +4,35 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import NoReturn, TextIO
 
 import click
 
 from kpi_engine import load_definitions
-from kpi_engine.cli._common import EXIT_DATA_ERROR, EXIT_USAGE, stdout_console
+from kpi_engine.cli._common import EXIT_DATA_ERROR, EXIT_LOCKED, EXIT_USAGE, stdout_console
 from kpi_engine.cli._sets import SET_NAME
 from kpi_engine.extract import ExtractError
 from kpi_engine.locations import SCORECARD_SET, sample_data_dir
-from kpi_engine.lock import LockHeld, OutputLock
+from kpi_engine.lock import LockHeld, exclusive_output
+from kpi_engine.output import FormatError, WriteError, output_format, untouched
 from kpi_engine.periods import PeriodError, parse_month
 from kpi_engine.scorecard import (
     LAYOUTS,
+    SCORECARD_FORMATS,
     BenchmarkError,
+    IncompleteScorecard,
     ScorecardRun,
     render,
     rich_table,
     scorecard_run,
-    stale_temporaries,
     write_scorecard,
 )
 from kpi_engine.suppression import publish_run
 from kpi_engine.validation import DefinitionError, Problem
-
-EXIT_LOCKED = 3
-"""Another run holds the output's lock (after ``--wait``, if given)."""
 
 log = logging.getLogger("kpi_engine.cli.scorecard")
 
@@ -103,15 +103,38 @@ def _scorecard_or_exit(
 
 
 def _resolve_format(fmt: str | None, output: Path | None) -> str:
-    if fmt is None:
-        if output is None:
-            return "table" if sys.stdout.isatty() else "csv"
-        return "markdown" if output.suffix.lower() == ".md" else "csv"
-    if fmt == "table" and output is not None:
-        _fail(
-            "--format table prints to the terminal; use csv or markdown with --output", EXIT_USAGE
-        )
-    return fmt
+    """The format to write, or a usage error: to a file, the one its suffix names."""
+    if output is None:
+        if fmt == "xlsx":
+            _fail("--format xlsx needs --output FILE", EXIT_USAGE)
+        return fmt or ("table" if sys.stdout.isatty() else "csv")
+    if fmt == "table":
+        _fail("--format table prints to the terminal; give a file for another format", EXIT_USAGE)
+    try:
+        return output_format(output, fmt, SCORECARD_FORMATS)
+    except FormatError as e:
+        _fail(str(e), EXIT_USAGE)
+
+
+def _publish_or_exit(
+    output: Path, wait: float, produce: Callable[[], ScorecardRun], layout: str, fmt: str
+) -> tuple[ScorecardRun, Path]:
+    """Compute under the output's lock and publish the scorecard and its metadata together,
+    or exit with the reason (the previous pair as it was)."""
+    try:
+        with exclusive_output(output, wait) as stale:
+            for path in stale:
+                log.info("removed %s, left by an interrupted run", path)
+            run = produce()
+            generated_at = datetime.now(UTC).isoformat(timespec="seconds")
+            meta = write_scorecard(run, output, layout=layout, fmt=fmt, generated_at=generated_at)
+    except LockHeld as e:
+        _fail(f"{e}; not written (retry later, or give --wait SECONDS)", EXIT_LOCKED)
+    except (WriteError, IncompleteScorecard) as e:
+        _fail(f"{e}; {untouched(output)}", EXIT_DATA_ERROR)
+    except FormatError as e:
+        _fail(f"{e}; {untouched(output)}", EXIT_USAGE)
+    return run, meta
 
 
 @click.command()
@@ -133,16 +156,16 @@ def _resolve_format(fmt: str | None, output: Path | None) -> str:
 )
 @click.option(
     "--output",
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=click.Path(path_type=Path),
     default=None,
-    help="Write here (atomically, under a lock) and FILE.meta.json beside it.",
+    help="Write here (.csv, .md or .xlsx; atomically, under a lock) and FILE.meta.json beside it.",
 )
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["csv", "markdown", "table"]),
+    type=click.Choice([*SCORECARD_FORMATS, "table"]),
     default=None,
-    help="[default: table on a terminal, else csv; with --output, markdown for .md, else csv]",
+    help="[default: table on a terminal, else csv; with --output, its suffix's]",
 )
 @click.option(
     "--layout",
@@ -179,23 +202,25 @@ def scorecard(
     baseline, the four last financial quarters, the latest month, target, rating, 6-month trend
     and national benchmark.
 
-    Made for cron: the CSV is byte-identical for the same extract and definitions (run details
-    go to FILE.meta.json), replaced atomically, and one run at a time writes an output. Column
-    contracts, the trend rule and a crontab line: docs/cron.md.
+    Made for cron: the file is byte-identical for the same extract and definitions (run
+    details go to FILE.meta.json), published together with its metadata or not at all, and
+    one run at a time writes an output. Column contracts, the trend rule and a crontab line:
+    docs/cron.md.
 
-    Exit codes: 0 written; 1 data or definition error (nothing written); 2 usage error;
-    3 another run holds the output's lock.
+    Exit codes: 0 written; 1 data, definition or write error, or a measure of the set missing
+    (nothing written); 2 usage error; 3 another run holds the output's lock.
 
     \b
     Examples:
       kpi scorecard --period 2015-12
       kpi scorecard --extracts /data/extract --output /srv/kpi/scorecard.csv --wait 600 --quiet
       kpi scorecard --layout long --output scorecard-long.csv
+      kpi scorecard --output scorecard.xlsx
       kpi scorecard --publish --output published.csv
     """
     _configure_logging(quiet)
     fmt = _resolve_format(fmt, output)
-    if publish and fmt == "table":
+    if publish and fmt not in ("csv", "markdown"):
         _fail("--publish writes [c] into the figures: use csv or markdown", EXIT_USAGE)
     if period is not None:
         try:
@@ -209,27 +234,8 @@ def scorecard(
         else:
             click.echo(render(run.scorecard, layout, fmt), nl=False)
         return
-    lock = OutputLock(output, wait)
-    try:
-        lock.acquire()
-    except LockHeld as e:
-        _fail(f"{e}; not written (retry later, or give --wait SECONDS)", EXIT_LOCKED)
-    except OSError as e:
-        _fail(f"cannot lock {lock.path}: {e.strerror or e}", EXIT_DATA_ERROR)
-    try:
-        for stale in stale_temporaries(output):
-            log.info("removing %s, left by an interrupted run", stale)
-            stale.unlink(missing_ok=True)
-        run = _scorecard_or_exit(extracts, definitions, period, publish)
-        generated_at = datetime.now(UTC).isoformat(timespec="seconds")
-        try:
-            meta = write_scorecard(run, output, layout=layout, fmt=fmt, generated_at=generated_at)
-        except OSError as e:
-            _fail(
-                f"cannot write {output}: {e.strerror or e}; previous file intact", EXIT_DATA_ERROR
-            )
-    finally:
-        lock.release()
+    produce = partial(_scorecard_or_exit, extracts, definitions, period, publish)
+    run, meta = _publish_or_exit(output, wait, produce, layout, fmt)
     rows = len(run.scorecard.frame(layout))
     log.info("wrote %d rows to %s for %s (metadata: %s)", rows, output, run.scorecard.period, meta)
 
