@@ -26,6 +26,12 @@ Grammar (lowest precedence first)::
 ``period_end`` names the last day of the period being computed. So that every period can be
 computed in one pass, it may only appear as one side of a comparison whose other side does not
 mention it (``period_end >= add_years(date_of_birth, 16)``), combined with other terms by ``and``.
+
+Limits: an expression is at most :data:`MAX_LENGTH` characters and nests at most
+:data:`MAX_DEPTH` levels (brackets, ``not``, ``-``, and chains of operators such as
+``a + b + c``, which build a tree as deep as they are long). Real filters are under 200
+characters and 10 levels; the limits keep the recursive parser, checker and evaluator far from
+Python's recursion limit whatever a definition file holds.
 """
 
 from __future__ import annotations
@@ -40,6 +46,10 @@ ValueType = Literal["number", "string", "bool", "date", "datetime", "null"]
 PERIOD_NAMES = ("period_end",)
 KEYWORDS = {"and", "or", "not", "in", "is", "null", "true", "false"}
 COMPARISON_OPS = ("==", "!=", "<=", ">=", "<", ">")
+MAX_LENGTH = 4_000
+"""Characters in one expression."""
+MAX_DEPTH = 40
+"""Nesting levels of one expression's tree."""
 # Python words that are never names here: named in the error so the intent is obvious.
 _FORBIDDEN_WORDS = {"import", "lambda", "def", "class", "exec", "eval", "__import__", "if", "else"}
 
@@ -208,9 +218,20 @@ class IsNull(Node):
 
 class _Parser:
     def __init__(self, text: str) -> None:
+        if len(text) > MAX_LENGTH:
+            raise ExpressionError(
+                f"the expression is {len(text):,} characters long (limit {MAX_LENGTH:,})", 1, text
+            )
         self.text = text
         self.tokens = tokenize(text)
         self.i = 0
+        self.depth = 0
+
+    def nest(self) -> None:
+        """Enter one level of the grammar's recursion (brackets, arguments, not, minus)."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.error(f"nested more than {MAX_DEPTH} levels deep (limit {MAX_DEPTH})")
 
     @property
     def tok(self) -> Token:
@@ -245,11 +266,13 @@ class _Parser:
         return node
 
     def parse_or(self) -> Node:
+        self.nest()
         first = self.parse_and()
         operands = [first]
         while self.is_word("or"):
             self.advance()
             operands.append(self.parse_and())
+        self.depth -= 1
         return first if len(operands) == 1 else Logical(first.position, "or", tuple(operands))
 
     def parse_and(self) -> Node:
@@ -263,7 +286,10 @@ class _Parser:
     def parse_not(self) -> Node:
         if self.is_word("not"):
             t = self.advance()
-            return Unary(t.position, "not", self.parse_not())
+            self.nest()
+            node = Unary(t.position, "not", self.parse_not())
+            self.depth -= 1
+            return node
         return self.parse_comparison()
 
     def parse_comparison(self) -> Node:
@@ -326,22 +352,35 @@ class _Parser:
 
     def parse_sum(self) -> Node:
         node = self.parse_product()
+        chained = 0
         while self.is_op("+") or self.is_op("-"):
+            chained = self.chain(chained)
             op = self.advance().value
             node = Binary(node.position, op, node, self.parse_product())
         return node
 
     def parse_product(self) -> Node:
         node = self.parse_unary()
+        chained = 0
         while self.is_op("*") or self.is_op("/"):
+            chained = self.chain(chained)
             op = self.advance().value
             node = Binary(node.position, op, node, self.parse_unary())
         return node
 
+    def chain(self, chained: int) -> int:
+        """One more operator in ``a + b + c ...``: each nests the tree a level deeper."""
+        if chained + self.depth >= MAX_DEPTH:
+            raise self.error(f"more than {MAX_DEPTH} operators in a chain (limit {MAX_DEPTH})")
+        return chained + 1
+
     def parse_unary(self) -> Node:
         if self.is_op("-"):
             t = self.advance()
-            return Unary(t.position, "-", self.parse_unary())
+            self.nest()
+            node = Unary(t.position, "-", self.parse_unary())
+            self.depth -= 1
+            return node
         return self.parse_atom()
 
     def parse_atom(self) -> Node:
@@ -397,9 +436,29 @@ def _describe(t: Token) -> str:
     return f"'{t.value}'"
 
 
+def depth(node: Node) -> int:
+    """Levels of the tree under ``node``, counted without recursion (chains can be long)."""
+    deepest = 0
+    stack = [(node, 1)]
+    while stack:
+        n, level = stack.pop()
+        deepest = max(deepest, level)
+        stack.extend((c, level + 1) for c in n.children())
+    return deepest
+
+
 def parse(text: str) -> Node:
-    """Parse ``text`` into a tree (syntax only; see :func:`check` for names and types)."""
-    return _Parser(text).parse()
+    """Parse ``text`` into a tree (syntax only; see :func:`check` for names and types).
+
+    Raises ExpressionError past :data:`MAX_LENGTH` or :data:`MAX_DEPTH`.
+    """
+    tree = _Parser(text).parse()
+    levels = depth(tree)
+    if levels > MAX_DEPTH:  # brackets within chains within brackets ...
+        raise ExpressionError(
+            f"the expression nests {levels} levels deep (limit {MAX_DEPTH})", tree.position, text
+        )
+    return tree
 
 
 # --- functions and type checking ---------------------------------------------------------------
