@@ -104,6 +104,10 @@ class Window(_Model):
     """Length of a rolling window, in months (rolling only)."""
     lag_months: int = Field(default=0, ge=0, le=24)
     """Shift the window back by this many months (court data lags a month: B8)."""
+    partial: bool = False
+    """Report a period whose window reaches back before the first record of its table (a
+    12-month figure from 3 months of data). Off by default, the seed's reading: such a period
+    is NO DATA, never a figure over fewer months than its name says."""
 
     @model_validator(mode="after")
     def _months_only_for_rolling(self) -> Window:
@@ -204,6 +208,10 @@ class Breakdown(_Model):
     denominator: Literal["group", "total"] = "group"
     """'group': each value's numerator over its own denominator (a figure per funding stream);
     'total': each value's share of the whole denominator (A3: % of audits in each grade)."""
+    categories: tuple[str, ...] | None = None
+    """Every value reported, in order, with a row even when its count is zero (the seed asks
+    A3 for "each category"). Default: the column's code list in the extract contract if it has
+    one, else the values found. Values found beyond these follow, sorted."""
 
 
 class Benchmark(_Model):
@@ -244,6 +252,10 @@ class Definition(_Model):
     replaces: str | None = None
     """The id (in the previous definition set) of the measure this one replaces."""
     benchmark: Benchmark | None = None
+    min_count: int | None = Field(default=None, ge=0, le=1000)
+    """Fewer cases than this and the figure is flagged ``low_count`` (still rated, the caveat
+    in its note). Default: the set's ``min_count``, else :data:`DEFAULT_MIN_COUNT`; 0 turns
+    the flag off."""
 
     @field_validator("status_note")
     @classmethod
@@ -271,9 +283,32 @@ class Definition(_Model):
         return self
 
     def content_hash(self) -> str:
-        """A short, stable hash of everything that defines the indicator (for reproducibility)."""
-        payload = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        """A short, stable hash of everything that defines the indicator (for reproducibility).
+
+        Fields added after the first release are left out while at their default, so a
+        definition that does not use them keeps the hash it always had.
+        """
+        data = _without_later_defaults(self.model_dump(mode="json"))
+        payload = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+DEFAULT_MIN_COUNT = 5
+"""Figures from fewer cases are flagged ``low_count``: the usual small-number threshold in
+published children's social care statistics. The seed warns that B8's averages "can be based on
+very small numbers (<10)" (seed 001, lines 2043-2044); a set or definition may say 10."""
+
+_LATER_FIELDS = {"min_count": None, "partial": False, "categories": None}
+
+
+def _without_later_defaults(data: object) -> object:
+    if isinstance(data, dict):
+        return {
+            k: _without_later_defaults(v)
+            for k, v in data.items()
+            if not (k in _LATER_FIELDS and v == _LATER_FIELDS[k])
+        }
+    return data
 
 
 class SetInfo(_Model):
@@ -288,6 +323,8 @@ class SetInfo(_Model):
     """Indicator ids in presentation order (the seed's order); others follow, sorted."""
     baseline_period: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}$")
     """Scorecard baseline month (YYYY-MM)."""
+    min_count: int | None = Field(default=None, ge=0, le=1000)
+    """The small-number threshold for every definition of the set that names none."""
 
 
 class DefinitionSet(_Model):

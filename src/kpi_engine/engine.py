@@ -12,6 +12,7 @@ key's overlapping ranges. The cost is O(rows + months), whatever the number of p
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -21,11 +22,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kpi_engine import derivations, derived, keys
+from kpi_engine import contract, coverage, derivations, derived, keys
 from kpi_engine._schedule import run_sized
 from kpi_engine._sorting import order_by
 from kpi_engine._threads import workers
 from kpi_engine.definitions import (
+    DEFAULT_MIN_COUNT,
     Count,
     Definition,
     DefinitionSet,
@@ -75,9 +77,12 @@ OUTPUT_COLUMNS = [
     "definition_set",
     "definition_hash",
     "note",
+    "low_count",
 ]
 """The column contract of ``kpi compute`` output (CSV, JSON, Parquet); ``note`` says why a
-figure is NO DATA. Documented in docs/output.md: the cron job and BI tools rely on it."""
+figure is NO DATA, or its small-number caveat; ``low_count`` flags a figure from fewer cases
+than the definition's threshold. Documented in docs/output.md: the cron job and BI tools rely
+on it."""
 
 _FAR_FUTURE = 10**7  # a month index beyond any period: "still open"
 
@@ -201,8 +206,9 @@ def _select(
     m0: int,
     m1: int,
     columns: set[str] | None = None,
-) -> _Rows:
-    """The rows of ``frame`` that ``spec`` counts in some month of [m0, m1], with their ranges.
+) -> tuple[_Rows, coverage.Span]:
+    """The rows of ``frame`` that ``spec`` counts in some month of [m0, m1], with their ranges,
+    and the months the whole table covers by the same dates (kpi_engine.coverage).
 
     Only ``columns`` (all when None) are kept: copying the selected rows of columns nobody
     reads afterwards is most of the cost on a table of millions of rows.
@@ -212,10 +218,25 @@ def _select(
     for c in row_conditions:
         mask &= evaluate_mask_node(c, frame)
     lo, hi, ok = _window_ranges(frame, spec, window, definition)
+    span = _span(str(spec.table), window, lo, hi, ok)
     mask &= ok & (hi >= m0) & (lo <= m1)
     kept = frame if columns is None else frame[[c for c in frame.columns if c in columns]]
     rows = _Rows(kept[mask], lo[mask], hi[mask])
-    return _apply_bounds(rows, bounds)
+    return _apply_bounds(rows, bounds), span
+
+
+def _span(
+    table: str, window: Window, lo: np.ndarray, hi: np.ndarray, ok: np.ndarray
+) -> coverage.Span:
+    """The months of a table's records, from the ranges every row already has (no lag)."""
+    lag = window.lag_months
+    span = coverage.span_of(table, lo - lag, ok)
+    if window.type is WindowType.open_at_end and span.last is not None:
+        ended = ok & (hi < _FAR_FUTURE)  # a record that ended covers its end month too
+        if ended.any():
+            last_end = int(hi[ended].max()) - lag + 1
+            span = coverage.Span(table, span.first, max(span.last, last_end))
+    return span
 
 
 def evaluate_mask_node(node: Node, frame: pd.DataFrame) -> np.ndarray:
@@ -280,8 +301,7 @@ def _measure(
 ) -> np.ndarray:
     """Tally ``rows`` as ``spec`` says (sum) or as ``counting`` says (rows or distinct)."""
     if spec.sum is not None:
-        values = pd.to_numeric(evaluate(parse(spec.sum), rows.frame), errors="coerce")
-        weights = np.asarray(values, dtype=float)
+        weights = _sum_values(rows, spec)
         return _tally(rows.lo, rows.hi, m0, months, weights, groups, n_groups)
     if counting.count == "distinct":
         # a loaded extract's child ids are already codes (kpi_engine.keys): nothing to hash
@@ -293,6 +313,33 @@ def _measure(
         merged_groups = None if groups is None else codes // (len(uniques) + 1)
         return _tally(lo, hi, m0, months, None, merged_groups, n_groups)
     return _tally(rows.lo, rows.hi, m0, months, None, groups, n_groups)
+
+
+def _sum_values(rows: _Rows, spec: Count) -> np.ndarray:
+    assert spec.sum is not None
+    values = pd.to_numeric(evaluate(parse(spec.sum), rows.frame), errors="coerce")
+    if not isinstance(values, pd.Series):  # a constant: every row has it
+        return np.full(len(rows.frame), np.nan if values is None else float(values))
+    return np.asarray(values, dtype=float)
+
+
+def _not_computable(
+    rows: _Rows,
+    spec: Count,
+    m0: int,
+    months: int,
+    groups: np.ndarray | None,
+    n_groups: int,
+) -> np.ndarray | None:
+    """Per group and month, the rows whose ``sum`` gives no number (null, NaN or infinite).
+
+    Such a row makes its figure NO DATA: summed as 0 (or as 1.8e308) it would be a confident
+    wrong figure. None for counts, which read no value.
+    """
+    if spec.sum is None:
+        return None
+    bad = ~np.isfinite(_sum_values(rows, spec))
+    return _tally(rows.lo, rows.hi, m0, months, bad.astype(float), groups, n_groups)
 
 
 # --- tables -------------------------------------------------------------------------------------
@@ -430,6 +477,12 @@ class _Figures:
     groups: list[str]  # "" is the indicator's own row; others are breakdown values
     numerator: np.ndarray  # (groups, months)
     denominator: np.ndarray | None
+    counts: list[tuple[Window, coverage.Span]]
+    """Each numerator or denominator read from a table: its window and the table's span."""
+    not_computable: list[tuple[str, str, np.ndarray]]
+    """(numerator or denominator, its sum expression, rows giving no number per group, month)."""
+    cases: np.ndarray | None
+    """The counted cases behind each figure (groups, months), for the small-number flag."""
 
 
 def _group_codes(frame: pd.DataFrame, column: str, categories: list[str]) -> np.ndarray:
@@ -437,11 +490,36 @@ def _group_codes(frame: pd.DataFrame, column: str, categories: list[str]) -> np.
     return np.asarray(pd.Categorical(values, categories=categories).codes, dtype=np.int64)
 
 
-def _categories(frames: Iterable[pd.DataFrame], column: str) -> list[str]:
+def _categories(frames: Iterable[pd.DataFrame], column: str, declared: Sequence[str]) -> list[str]:
+    """``declared`` first (each reported, zero or not), then any other value found, sorted."""
     values: set[str] = set()
     for f in frames:
         values |= set(f[column].astype("string").fillna("(missing)").unique())
-    return sorted(values)
+    return list(declared) + sorted(values - set(declared))
+
+
+def declared_categories(d: Definition, table: str) -> tuple[str, ...]:
+    """The breakdown values ``d`` reports even at zero: its own list, else the contract's codes."""
+    assert d.breakdown is not None
+    if d.breakdown.categories is not None:
+        return d.breakdown.categories
+    spec = contract.TABLES.get(table)
+    column = spec.column(d.breakdown.column) if spec is not None else None
+    return column.codes if column is not None and column.codes is not None else ()
+
+
+def _cases_spec(d: Definition, num: Count, den: Count | None) -> str | None:
+    """Which count holds the cases a figure rests on, for the small-number flag.
+
+    A share or an average rests on its denominator's cases (B8: the proceedings completed); a
+    rate per 1,000 children on its numerator's (the denominator is the population). A sum
+    (FTE, pounds) counts no cases, and a count or currency figure is not rated on a share.
+    """
+    if d.unit in (Unit.rate_per_10000, Unit.rate_per_1000):
+        return "numerator" if num.sum is None else None
+    if d.unit.has_denominator and den is not None and den.sum is None:
+        return "denominator"
+    return None
 
 
 def _figures(d: Definition, cache: _TableCache, m0: int, months: int) -> _Figures:
@@ -454,13 +532,14 @@ def _figures(d: Definition, cache: _TableCache, m0: int, months: int) -> _Figure
     m1 = m0 + months - 1
     # what is read once the rows are chosen: later filters, sums, distinct keys, breakdowns
     used = {n for names in names_read(d).values() for n in names}
+    counts: list[tuple[Window, coverage.Span]] = []
 
     den_rows: _Rows | None = None
     if den_spec is not None:
         assert den_spec.table is not None
-        den_rows = _select(
-            cache.get(den_spec.table), den_spec, den_spec.window or d.window, d, m0, m1, used
-        )
+        den_window = den_spec.window or d.window
+        den_rows, span = _select(cache.get(den_spec.table), den_spec, den_window, d, m0, m1, used)
+        counts.append((den_window, span))
     if num_spec.is_subset:
         assert den_rows is not None and den_spec is not None
         row_conditions, bounds = _split_filter(num_spec.filter)
@@ -471,48 +550,75 @@ def _figures(d: Definition, cache: _TableCache, m0: int, months: int) -> _Figure
         num_counting = num_spec if num_spec.count is not None else den_spec
     else:
         assert num_spec.table is not None
-        num_rows = _select(
-            cache.get(num_spec.table), num_spec, num_spec.window or d.window, d, m0, m1, used
-        )
+        num_window = num_spec.window or d.window
+        num_rows, span = _select(cache.get(num_spec.table), num_spec, num_window, d, m0, m1, used)
+        counts.append((num_window, span))
         num_counting = num_spec
 
-    numerator = _measure(num_rows, num_spec, num_counting, m0, months, None, 1)
+    groups: np.ndarray | None = None
+    den_groups: np.ndarray | None = None
+    cats: list[str] = []
+    share = d.breakdown is not None and d.breakdown.denominator == "total"
+    if d.breakdown is not None:
+        column = d.breakdown.column
+        table = (den_spec.table if den_spec is not None else num_spec.table) or ""
+        declared = declared_categories(d, table)
+        if share and den_rows is not None:
+            cats = _categories([den_rows.frame], column, declared)
+        else:
+            frames = [num_rows.frame] + ([den_rows.frame] if den_rows is not None else [])
+            cats = _categories(frames, column, declared)
+            groups = _group_codes(num_rows.frame, column, cats)
+            if den_rows is not None:
+                den_groups = _group_codes(den_rows.frame, column, cats)
+
+    def by_group(rows: _Rows, spec: Count, counting: Count, codes: np.ndarray | None) -> np.ndarray:
+        whole = _measure(rows, spec, counting, m0, months, None, 1)
+        if codes is None:
+            return whole
+        return np.vstack([whole, _measure(rows, spec, counting, m0, months, codes, len(cats))])
+
+    def unknown(rows: _Rows, spec: Count, codes: np.ndarray | None) -> np.ndarray | None:
+        whole = _not_computable(rows, spec, m0, months, None, 1)
+        if whole is None or codes is None:
+            return whole
+        parts = _not_computable(rows, spec, m0, months, codes, len(cats))
+        assert parts is not None
+        return np.vstack([whole, parts])
+
+    numerator = by_group(num_rows, num_spec, num_counting, groups)
     denominator = (
-        _measure(den_rows, den_spec, den_spec, m0, months, None, 1)
+        by_group(den_rows, den_spec, den_spec, den_groups)
         if den_rows is not None and den_spec is not None
         else None
     )
-    groups = [""]
-    if d.breakdown is not None:
-        column = d.breakdown.column
-        if d.breakdown.denominator == "total" and den_rows is not None and den_spec is not None:
-            # each value's share of the whole denominator (A3: % of audits in each grade)
-            cats = _categories([den_rows.frame], column)
-            codes = _group_codes(den_rows.frame, column, cats)
-            by_group = _measure(den_rows, den_spec, den_spec, m0, months, codes, len(cats))
-            numerator = np.vstack([numerator, by_group])
-            if denominator is not None:
-                denominator = np.vstack([denominator] + [denominator] * len(cats))
-        else:
-            frames = [num_rows.frame] + ([den_rows.frame] if den_rows is not None else [])
-            cats = _categories(frames, column)
-            num_codes = _group_codes(num_rows.frame, column, cats)
-            numerator = np.vstack(
-                [
-                    numerator,
-                    _measure(num_rows, num_spec, num_counting, m0, months, num_codes, len(cats)),
-                ]
-            )
-            if denominator is not None and den_rows is not None and den_spec is not None:
-                den_codes = _group_codes(den_rows.frame, column, cats)
-                denominator = np.vstack(
-                    [
-                        denominator,
-                        _measure(den_rows, den_spec, den_spec, m0, months, den_codes, len(cats)),
-                    ]
-                )
-        groups += cats
-    return _Figures(groups, numerator, denominator)
+    num_unknown = unknown(num_rows, num_spec, groups)
+    den_unknown = (
+        unknown(den_rows, den_spec, den_groups)
+        if den_rows is not None and den_spec is not None
+        else None
+    )
+    if share and den_rows is not None and den_spec is not None and denominator is not None:
+        # each value's share of the whole denominator (A3: % of audits in each grade)
+        codes = _group_codes(den_rows.frame, d.breakdown.column, cats)  # type: ignore[union-attr]
+        parts = _measure(den_rows, den_spec, den_spec, m0, months, codes, len(cats))
+        numerator = np.vstack([numerator, parts])
+        denominator = np.vstack([denominator] + [denominator] * len(cats))
+        if num_unknown is not None:
+            num_unknown = np.vstack([num_unknown] * (len(cats) + 1))
+        if den_unknown is not None:
+            den_unknown = np.vstack([den_unknown] * (len(cats) + 1))
+
+    not_computable: list[tuple[str, str, np.ndarray]] = []
+    if num_unknown is not None and num_spec.sum is not None:
+        not_computable.append(("numerator", num_spec.sum, num_unknown))
+    if den_unknown is not None and den_spec is not None and den_spec.sum is not None:
+        not_computable.append(("denominator", den_spec.sum, den_unknown))
+    which = _cases_spec(d, num_spec, den_spec)
+    cases = {"numerator": numerator, "denominator": denominator}.get(which or "")
+    if share and which == "denominator" and denominator is not None:
+        cases = np.vstack([denominator[:1]] * (len(cats) + 1))  # a share rests on the whole
+    return _Figures(["", *cats], numerator, denominator, counts, not_computable, cases)
 
 
 # --- the public call ----------------------------------------------------------------------------
@@ -532,14 +638,22 @@ def compute(
     *,
     definition_set: str | None = None,
     progress: Progress | None = None,
+    partial_windows: bool = False,
+    extract_date: dt.date | None = None,
 ) -> pd.DataFrame:
     """Compute and rate every definition for the periods covering ``months`` (month indices).
 
     One row per indicator × period (× breakdown value), in definition order, then period, with
     the columns of :data:`OUTPUT_COLUMNS`. An indicator that cannot be computed is NO DATA with
-    the reason in ``note``; it never raises for one indicator's sake.
+    the reason in ``note``; it never raises for one indicator's sake. So is a period the
+    extract does not cover (kpi_engine.coverage): after ``extract_date`` (default: the
+    manifest's), after a table's last record, or with a window reaching back before a table's
+    first record unless ``partial_windows`` (or the definition's ``window.partial``).
     """
     tables = _tables_of(extract)
+    if extract_date is None:
+        extract_date = getattr(getattr(extract, "manifest", None), "extract_date", None)
+    scope = _Scope(definition_set or "", extract_date, partial_windows)
     if isinstance(definitions, DefinitionSet):
         definition_set = definition_set or definitions.name
         defs = list(definitions.definitions)
@@ -551,7 +665,7 @@ def compute(
     cache = _TableCache(tables, defs)
 
     def rows_of(d: Definition) -> list[dict[str, object]]:
-        rows = _indicator_rows(d, periods_for(wanted, d.frequency), cache, definition_set or "")
+        rows = _indicator_rows(d, periods_for(wanted, d.frequency), cache, scope)
         cache.done_with(d)
         return rows
 
@@ -566,11 +680,21 @@ def compute(
     frame = pd.DataFrame.from_records(records, columns=OUTPUT_COLUMNS)
     for column in ("numerator", "denominator", "value", "target", "tolerance"):
         frame[column] = frame[column].astype(float)
+    frame["low_count"] = frame["low_count"].astype(bool)
     return frame
 
 
+@dataclass(frozen=True)
+class _Scope:
+    """What a run says about every indicator: its set, the extract's date, partial windows."""
+
+    set_name: str
+    extract_date: dt.date | None
+    partial_windows: bool
+
+
 def _indicator_rows(
-    d: Definition, periods: list[Period], cache: _TableCache, set_name: str
+    d: Definition, periods: list[Period], cache: _TableCache, scope: _Scope
 ) -> list[dict[str, object]]:
     if not periods:
         return []
@@ -584,7 +708,7 @@ def _indicator_rows(
         "polarity": d.polarity.value,
         "target": target,
         "tolerance": tolerance,
-        "definition_set": set_name,
+        "definition_set": scope.set_name,
         "definition_hash": d.content_hash(),
     }
     note = ""
@@ -603,14 +727,27 @@ def _indicator_rows(
 
     rows: list[dict[str, object]] = []
     groups = figures.groups if figures is not None else [""]
+    threshold = d.min_count if d.min_count is not None else DEFAULT_MIN_COUNT
     for p in periods:
         numerators = np.full(len(groups), np.nan)
         denominators = np.full(len(groups), np.nan)
+        notes = [note] * len(groups)
+        low = np.zeros(len(groups), dtype=bool)
         if figures is not None:
             i = p.end_index - m0
-            numerators = figures.numerator[:, i].astype(float)
-            if figures.denominator is not None:
-                denominators = figures.denominator[:, i].astype(float)
+            gap = coverage.gap(p, figures.counts, scope.extract_date, scope.partial_windows)
+            if gap:
+                notes = [gap] * len(groups)
+            else:
+                numerators = figures.numerator[:, i].astype(float)
+                if figures.denominator is not None:
+                    denominators = figures.denominator[:, i].astype(float)
+                notes, unknown = _figure_notes(figures, i, denominators, d)
+                numerators[unknown] = np.nan
+                denominators[unknown] = np.nan
+                if figures.cases is not None:
+                    cases = figures.cases[:, i]
+                    low = (cases < threshold) & (cases > 0)
         values = _values(d, numerators, denominators)
         rounded = round_reported(values, d.rounding)
         statuses = rate_values(rounded, d.rating, d.polarity)
@@ -621,9 +758,13 @@ def _indicator_rows(
             )
             if share_row and status is not RatingStatus.no_data:
                 status = RatingStatus.no_target  # a grade's share is reported, not rated
-            row_note = note
-            if figures is not None and np.isnan(values[j]):
-                row_note = "zero denominator" if denominators[j] == 0 else "no value"
+            flagged = bool(low[j]) and not np.isnan(rounded[j])
+            row_note = notes[j]
+            if figures is not None and not row_note and np.isnan(values[j]):
+                row_note = "no value"
+            if flagged and figures is not None and figures.cases is not None:
+                n = int(figures.cases[j, p.end_index - m0])
+                row_note = f"low count: {n} case{'s' if n != 1 else ''} (threshold {threshold})"
             rows.append(
                 {
                     **base,
@@ -637,9 +778,33 @@ def _indicator_rows(
                     "status": status.value,
                     "rag": status.rag,
                     "note": row_note,
+                    "low_count": flagged,
                 }
             )
     return rows
+
+
+def _figure_notes(
+    figures: _Figures, i: int, denominators: np.ndarray, d: Definition
+) -> tuple[list[str], np.ndarray]:
+    """Why each group's figure in month ``i`` has no value ("" where it has one), and which
+    groups have rows whose sum gives no number (their figure is withheld, not rated)."""
+    notes = [""] * len(figures.groups)
+    unknown = np.zeros(len(figures.groups), dtype=bool)
+    for j in range(len(figures.groups)):
+        for part, expression, rows in figures.not_computable:
+            n = int(rows[j, i])
+            if n:
+                notes[j] = (
+                    f"{part}: {n} row{'s' if n != 1 else ''} not computable "
+                    f"({expression!r} gives no number: a null, or a division by zero)"
+                )
+                unknown[j] = True
+                break
+        else:
+            if d.unit.has_denominator and denominators[j] == 0:
+                notes[j] = "zero denominator"
+    return notes, unknown
 
 
 def _values(d: Definition, numerators: np.ndarray, denominators: np.ndarray) -> np.ndarray:
@@ -682,7 +847,7 @@ def members(extract: Any, definition: Definition, month: int) -> pd.DataFrame:
 
     def at_period(spec: Count) -> _Rows:
         assert spec.table is not None
-        rows = _select(cache.get(spec.table), spec, spec.window or d.window, d, m, m)  # type: ignore[arg-type]
+        rows, _ = _select(cache.get(spec.table), spec, spec.window or d.window, d, m, m)  # type: ignore[arg-type]
         return rows.take((rows.lo <= m) & (rows.hi >= m))
 
     num_spec, den_spec = d.numerator, d.denominator

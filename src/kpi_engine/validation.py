@@ -586,6 +586,11 @@ def load_folder(folder: Path) -> tuple[DefinitionSet | None, list[Problem]]:
                 )
             )
     problems += _lineage_cycles(definitions, seen)
+    if info.min_count is not None:  # the set's small-number threshold, where a file names none
+        definitions = [
+            d if d.min_count is not None else d.model_copy(update={"min_count": info.min_count})
+            for d in definitions
+        ]
     rank = {ref: i for i, ref in enumerate(info.order)}
     definitions.sort(key=lambda d: (rank.get(d.id, len(rank)), d.id))
     return DefinitionSet(info=info, definitions=tuple(definitions), path=str(folder)), problems
