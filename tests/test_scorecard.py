@@ -331,6 +331,7 @@ def test_wide_header_is_the_documented_contract(card):
         "definition_set",
         "definition_hash",
         "note",
+        "low_count",
     ]
     header = render(card, "wide", "csv").splitlines()[0]
     assert header == ",".join(WIDE_COLUMNS)

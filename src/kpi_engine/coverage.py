@@ -72,6 +72,14 @@ def window_months(end: int, window: Window, frequency: Frequency) -> tuple[int, 
     return last - (last % 12 - april) % 12, last
 
 
+_GAP_STARTS = ("period ", "its ", "no dated records")
+
+
+def is_gap(note: str) -> bool:
+    """Whether an output ``note`` is one of :func:`gap`'s reasons."""
+    return str(note).startswith(_GAP_STARTS)
+
+
 def gap(
     period: Period,
     counts: list[tuple[Window, Span]],
@@ -110,6 +118,6 @@ def gap(
             return (
                 f"its {last - first + 1}-month window from {month_label(first)} starts before "
                 f"the first record in {span.table} ({month_label(span.first)}); "
-                "window.partial reports it"
+                "partial windows are off (window.partial, --partial-windows)"
             )
     return ""

@@ -29,6 +29,7 @@ def run_or_exit(
     first: str | None = None,
     last: str | None = None,
     show_progress: bool = True,
+    partial_windows: bool = False,
 ) -> RunResult:
     """Load, compute and turn every library error into a message and an exit code."""
     try:
@@ -45,7 +46,13 @@ def run_or_exit(
     try:
         if not live:
             return compute_run(
-                folder, definition_set, indicators=wanted, period=period, first=first, last=last
+                folder,
+                definition_set,
+                indicators=wanted,
+                period=period,
+                first=first,
+                last=last,
+                partial_windows=partial_windows,
             )
         with Progress(
             TextColumn("[progress.description]{task.description}"),
@@ -69,6 +76,7 @@ def run_or_exit(
                 first=first,
                 last=last,
                 progress=step,
+                partial_windows=partial_windows,
             )
     except DefinitionError as e:
         report_problems(e.problems)
@@ -113,6 +121,11 @@ def run_or_exit(
     default=None,
     help="Write to this file (atomically) instead of stdout.",
 )
+@click.option(
+    "--partial-windows",
+    is_flag=True,
+    help="Report windows reaching back before a table's first record [default: NO DATA].",
+)
 def compute(
     extracts: Path | None,
     definitions: str,
@@ -122,6 +135,7 @@ def compute(
     last: str | None,
     fmt: str | None,
     output: Path | None,
+    partial_windows: bool,
 ) -> None:
     """Compute and rate every indicator of a definition set.
 
@@ -146,7 +160,13 @@ def compute(
     if fmt == "parquet" and output is None:
         fail("--format parquet needs --output FILE", EXIT_USAGE)
     result = run_or_exit(
-        extracts, definitions, indicators=indicators, period=period, first=first, last=last
+        extracts,
+        definitions,
+        indicators=indicators,
+        period=period,
+        first=first,
+        last=last,
+        partial_windows=partial_windows,
     )
     frame = result.results
     if output is not None:
