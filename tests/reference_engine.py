@@ -193,6 +193,7 @@ def reference_value(
     d: Definition, tables: dict[str, pd.DataFrame], end_index: int
 ) -> tuple[float, float | None]:
     """(numerator, denominator) of ``d`` for the period ending in month ``end_index``."""
+    d = d.bound()  # parameters written into the expressions
     y, m = divmod(end_index, 12)
     period_end = _month_end(y, m + 1)
     assert d.numerator is not None
@@ -249,6 +250,7 @@ def reference_gap(
     partial: bool,
 ) -> bool:
     """Whether the period ending in ``end_index`` is outside what the extract covers."""
+    d = d.bound()
     y, m = divmod(end_index, 12)
     if extract_date is not None and _month_end(y, m + 1) > extract_date:
         return True
@@ -279,6 +281,7 @@ def reference_gap(
 
 def reference_not_computable(d: Definition, tables: dict[str, pd.DataFrame], end_index: int) -> int:
     """Rows in the period whose ``sum`` gives no number (the figure is then NO DATA)."""
+    d = d.bound()
     y, m = divmod(end_index, 12)
     period_end = _month_end(y, m + 1)
     bad = 0

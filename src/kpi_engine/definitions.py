@@ -8,10 +8,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import re
 from enum import Enum, StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from kpi_engine.expressions import FUNCTIONS, KEYWORDS, PERIOD_NAMES, substitute
+
+RESERVED_NAMES = {*KEYWORDS, *FUNCTIONS, *PERIOD_NAMES}
+"""Words a parameter may not be named."""
 
 
 class _Model(BaseModel):
@@ -252,6 +259,9 @@ class Definition(_Model):
     replaces: str | None = None
     """The id (in the previous definition set) of the measure this one replaces."""
     benchmark: Benchmark | None = None
+    parameters: dict[str, float] = Field(default_factory=dict)
+    """Named numbers the expressions use (``lookback_months: 12``): a reading an authority may
+    choose differently, declared once and visibly, with the seed's value."""
     min_count: int | None = Field(default=None, ge=0, le=1000)
     """Fewer cases than this and the figure is flagged ``low_count`` (still rated, the caveat
     in its note). Default: the set's ``min_count``, else :data:`DEFAULT_MIN_COUNT`; 0 turns
@@ -261,6 +271,19 @@ class Definition(_Model):
     @classmethod
     def _strip(cls, v: str | None) -> str | None:
         return v.strip() if v else v
+
+    @field_validator("parameters")
+    @classmethod
+    def _parameter_names(cls, v: dict[str, float]) -> dict[str, float]:
+        for name, value in v.items():
+            if not re.fullmatch(r"[a-z][a-z0-9_]{0,39}", name) or name in RESERVED_NAMES:
+                raise ValueError(
+                    f"parameter name {name!r} must be a lower-case word (a-z, 0-9, _) that is "
+                    "not a keyword, a function or period_end"
+                )
+            if not math.isfinite(value):
+                raise ValueError(f"parameter {name!r} must be a finite number (got {value!r})")
+        return v
 
     @model_validator(mode="after")
     def _shape(self) -> Definition:
@@ -282,6 +305,26 @@ class Definition(_Model):
             raise ValueError("the denominator needs a 'table'")
         return self
 
+    def bound(self) -> Definition:
+        """This definition with its ``parameters`` written into its expressions (what the
+        engine evaluates); the definition itself, and its hash, keep the names."""
+        if not self.parameters:
+            return self
+
+        def bind(spec: Count | None) -> Count | None:
+            if spec is None:
+                return None
+            texts = {
+                f: substitute(getattr(spec, f), self.parameters)
+                for f in ("filter", "sum", "date")
+                if getattr(spec, f) is not None
+            }
+            return spec.model_copy(update=texts)
+
+        return self.model_copy(
+            update={"numerator": bind(self.numerator), "denominator": bind(self.denominator)}
+        )
+
     def content_hash(self) -> str:
         """A short, stable hash of everything that defines the indicator (for reproducibility).
 
@@ -298,7 +341,12 @@ DEFAULT_MIN_COUNT = 5
 published children's social care statistics. The seed warns that B8's averages "can be based on
 very small numbers (<10)" (seed 001, lines 2043-2044); a set or definition may say 10."""
 
-_LATER_FIELDS = {"min_count": None, "partial": False, "categories": None}
+_LATER_FIELDS: dict[str, object] = {
+    "min_count": None,
+    "partial": False,
+    "categories": None,
+    "parameters": {},
+}
 
 
 def _without_later_defaults(data: object) -> object:

@@ -427,6 +427,7 @@ def names_read(d: Definition) -> dict[str, set[str]]:
     breakdown column: ``kpi_engine.derived.columns_read`` turns these into extract columns.
     """
     out: dict[str, set[str]] = {}
+    d = d.bound()  # a parameter is a number, not a column
     for spec, table in _specs(d):
         names = out.setdefault(table, set())
         names |= _referenced_names(spec)
@@ -719,7 +720,7 @@ def _indicator_rows(
         m0 = min(p.end_index for p in periods)
         months = max(p.end_index for p in periods) - m0 + 1
         try:
-            figures = _figures(d, cache, m0, months)
+            figures = _figures(d.bound(), cache, m0, months)
         except NoData as e:
             note = str(e)
         except derivations.MissingTableError as e:
@@ -833,7 +834,7 @@ def members(extract: Any, definition: Definition, month: int) -> pd.DataFrame:
     distinct count the key column (``child_id``) says which child a record belongs to.
     Raises :class:`NoData` when the indicator cannot be computed.
     """
-    d = definition
+    d = definition.bound()
     if d.status is not Status.active:
         raise NoData(f"{d.status.value.replace('_', ' ')}: {d.status_note}")
     assert d.window is not None and d.numerator is not None

@@ -129,6 +129,27 @@ def tokenize(text: str) -> list[Token]:
     return tokens
 
 
+def substitute(text: str, constants: Mapping[str, float]) -> str:
+    """``text`` with each name in ``constants`` replaced by its number (a definition's
+    ``parameters``), token by token, so the engine sees the literal it would have seen had the
+    value been written in place."""
+    if not constants:
+        return text
+    out = text
+    for t in reversed(tokenize(text)):
+        if t.kind == "name" and t.value in constants:
+            start = t.position - 1
+            out = out[:start] + number_text(constants[t.value]) + out[start + len(t.value) :]
+    return out
+
+
+def number_text(value: float) -> str:
+    """A number as the language writes it (no exponent: 0.00001, not 1e-05)."""
+    if float(value).is_integer():
+        return str(int(value))
+    return f"{value:.10f}".rstrip("0")
+
+
 # --- tree -------------------------------------------------------------------------------------
 
 
@@ -370,8 +391,11 @@ class _Parser:
 
     def chain(self, chained: int) -> int:
         """One more operator in ``a + b + c ...``: each nests the tree a level deeper."""
-        if chained + self.depth >= MAX_DEPTH:
-            raise self.error(f"more than {MAX_DEPTH} operators in a chain (limit {MAX_DEPTH})")
+        if chained + self.depth + 2 > MAX_DEPTH:  # the chain, a comparison above, a leaf below
+            raise self.error(
+                f"nested more than {MAX_DEPTH} levels deep, each operator of a chain a level "
+                f"(limit {MAX_DEPTH})"
+            )
         return chained + 1
 
     def parse_unary(self) -> Node:

@@ -304,6 +304,23 @@ def _check_count(
             )
         )
         return problems
+    for name in d.parameters:
+        if name in columns:
+            line, col, _ = doc.locate(["parameters", name])
+            problems.append(
+                Problem(
+                    path,
+                    line,
+                    col,
+                    f"parameters.{name}",
+                    f"{name!r} is a column of table {table}; name the parameter otherwise",
+                )
+            )
+    # parameters are numbers in expressions (the engine writes their values in)
+    typed: dict[str, expressions.ValueType] = {
+        **{name: "number" for name in d.parameters},
+        **columns,
+    }
 
     def check_filter(field: str, text: str) -> None:
         try:
@@ -311,7 +328,7 @@ def _check_count(
         except expressions.ExpressionError as e:
             problems.extend(_expression_problems(doc, [part, field], text, [e]))
             return
-        errs = expressions.check(tree, text, columns, closest=closest)
+        errs = expressions.check(tree, text, typed, closest=closest)
         problems.extend(_expression_problems(doc, [part, field], text, errs))
 
     def check_value(field: str, text: str, want: tuple[expressions.ValueType, ...]) -> None:
@@ -320,7 +337,7 @@ def _check_count(
         except expressions.ExpressionError as e:
             problems.extend(_expression_problems(doc, [part, field], text, [e]))
             return
-        errs = expressions.check_value(tree, text, columns, want, closest=closest)
+        errs = expressions.check_value(tree, text, typed, want, closest=closest)
         problems.extend(_expression_problems(doc, [part, field], text, errs))
 
     def check_column(field: str, name: str, want: tuple[expressions.ValueType, ...]) -> None:
@@ -467,6 +484,32 @@ def _check_rating(doc: _Document, d: Definition) -> list[Problem]:
     return problems
 
 
+def _unused_parameters(doc: _Document, d: Definition) -> list[Problem]:
+    used: set[str] = set()
+    for spec in (d.numerator, d.denominator):
+        for text in (spec.filter, spec.sum, spec.date) if spec is not None else ():
+            if text is not None:
+                try:
+                    tree = expressions.parse(text)
+                except expressions.ExpressionError:
+                    return []  # reported with the expression, the cause of anything unused
+                used |= {n.name for n in tree.walk() if isinstance(n, expressions.Name)}
+    problems = []
+    for name in d.parameters:
+        if name not in used:
+            line, col, _ = doc.locate(["parameters", name])
+            problems.append(
+                Problem(
+                    str(doc.path),
+                    line,
+                    col,
+                    f"parameters.{name}",
+                    "declared but no filter, sum or date uses it",
+                )
+            )
+    return problems
+
+
 def _check_definition(doc: _Document, d: Definition) -> list[Problem]:
     problems = _check_rating(doc, d)
     if d.replaces == d.id:
@@ -504,7 +547,7 @@ def _check_definition(doc: _Document, d: Definition) -> list[Problem]:
                     + (f"; did you mean '{hint}'?" if hint else ""),
                 )
             )
-    return problems
+    return problems + _unused_parameters(doc, d)
 
 
 # --- files and sets ----------------------------------------------------------------------------

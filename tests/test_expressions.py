@@ -1,0 +1,62 @@
+"""The expression language's limits and parameter substitution (kpi_engine.expressions)."""
+
+from __future__ import annotations
+
+import pytest
+
+from kpi_engine.expressions import (
+    MAX_DEPTH,
+    ExpressionError,
+    Literal_,
+    depth,
+    normalise,
+    parse,
+    substitute,
+)
+
+
+def test_parameters_are_written_in_token_by_token():
+    text = "start_date <= add_years(previous_plan_end_date, lookback_years)"
+    assert substitute(text, {"lookback_years": 2.0}) == (
+        "start_date <= add_years(previous_plan_end_date, 2)"
+    )
+    # a name that merely contains the parameter's name, and a quoted word, are left alone
+    assert substitute("lookback_years_2 == 'lookback_years'", {"lookback_years": 2.0}) == (
+        "lookback_years_2 == 'lookback_years'"
+    )
+    # numbers as the language writes them: no exponent
+    assert substitute("x > n", {"n": 0.00001}) == "x > 0.00001"
+    assert substitute("x > n", {"n": -1.5}) == "x > -1.5"
+
+
+def test_a_substituted_parameter_parses_as_the_literal():
+    tree = parse(substitute("add_months(d, lookback_months)", {"lookback_months": 12.0}))
+    assert normalise(tree) == "add_months(d, 12.0)"
+    assert any(isinstance(n, Literal_) and n.value == 12.0 for n in tree.walk())
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "(" * (MAX_DEPTH + 1) + "x" + ")" * (MAX_DEPTH + 1) + " > 1",
+            "column 41: nested more than",
+        ),
+        ("not " * (MAX_DEPTH + 1) + "x", "column 161: nested more than 40 levels deep"),
+        # the 39th '+' would make the tree 41 levels deep (comparison, 39 sums, a name)
+        (" + ".join(["x"] * 40) + " > 1", "column 155: nested more than 40 levels deep, each"),
+        ("x" * 4_001, "column 1: the expression is 4,001 characters long (limit 4,000)"),
+    ],
+    ids=["brackets", "not", "chain", "length"],
+)
+def test_past_a_limit_is_an_error_at_its_column(text, message):
+    with pytest.raises(ExpressionError) as e:
+        parse(text)
+    assert str(e.value).startswith(message)
+
+
+def test_within_the_limits_a_long_flat_filter_parses():
+    text = " and ".join([f"x{i} > {i}" for i in range(150)])  # `and` is flat: one level
+    assert depth(parse(text)) == 3
+    chain = " + ".join(["x"] * 39) + " > 1"  # 38 operators: exactly the limit
+    assert depth(parse(chain)) == MAX_DEPTH
