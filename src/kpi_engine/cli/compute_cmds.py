@@ -148,6 +148,7 @@ def compute(
       kpi compute --definitions contract-2015-16 --period 2015-12
       kpi compute --from 2015-04 --to 2016-03 --format csv --output scorecard.csv
       kpi compute --indicators A1,A2 --format json
+      kpi compute --period 2010-06 --partial-windows
     """
     if fmt is None:
         # a person at a terminal gets the table; a pipe or a cron job gets CSV
