@@ -146,6 +146,12 @@ def show(indicator_id: str, set_name: str | None) -> None:
                 rows.append(("breakdown", f"by {d.breakdown.column} ({d.breakdown.denominator})"))
             if d.replaces:
                 rows.append(("replaces", d.replaces))
+            if d.parameters:
+                rows.append(
+                    ("parameters", ", ".join(f"{k} = {v:g}" for k, v in d.parameters.items()))
+                )
+            if d.min_count is not None:
+                rows.append(("min_count", str(d.min_count)))
             rows += [("description", d.description.strip()), ("source", d.source.strip())]
             rows.append(("hash", d.content_hash()))
             for label, value in rows:
