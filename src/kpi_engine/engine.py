@@ -8,6 +8,11 @@ integer range [lo, hi] of month indices, narrows it with the filter's ``period_e
 (``period_end >= add_days(start_date, 729)`` moves ``lo``), then counts every month at once with
 a difference array: +1 at lo, −1 after hi, cumulative sum. Distinct counts first merge each
 key's overlapping ranges. The cost is O(rows + months), whatever the number of periods.
+
+The same ranges say which months each table covers (kpi_engine.coverage: one min and max per
+count), so a period the extract cannot answer for is NO DATA with the reason, never a zero; a
+``sum`` is tallied a second time over its rows that give no number, and a figure with any is
+NO DATA too. Both are per period and group, never per row.
 """
 
 from __future__ import annotations
@@ -523,18 +528,26 @@ def _cases_spec(d: Definition, num: Count, den: Count | None) -> str | None:
     return None
 
 
-def _figures(d: Definition, cache: _TableCache, m0: int, months: int) -> _Figures:
+@dataclass
+class _Chosen:
+    """The rows one indicator counts over [m0, m1], and how its numerator counts them."""
+
+    numerator: _Rows
+    numerator_counting: Count
+    denominator: _Rows | None
+    counts: list[tuple[Window, coverage.Span]]
+
+
+def _choose(d: Definition, cache: _TableCache, m0: int, m1: int) -> _Chosen:
     assert d.window is not None and d.numerator is not None
     num_spec, den_spec = d.numerator, d.denominator
     for spec, table in _specs(d):
         missing = cache.needs(table, _referenced_names(spec))
         if missing:
             raise NoData(f"needs table {', '.join(missing)}, absent from the extract")
-    m1 = m0 + months - 1
     # what is read once the rows are chosen: later filters, sums, distinct keys, breakdowns
     used = {n for names in names_read(d).values() for n in names}
     counts: list[tuple[Window, coverage.Span]] = []
-
     den_rows: _Rows | None = None
     if den_spec is not None:
         assert den_spec.table is not None
@@ -548,81 +561,101 @@ def _figures(d: Definition, cache: _TableCache, m0: int, months: int) -> _Figure
         for c in row_conditions:
             mask &= evaluate_mask_node(c, den_rows.frame)
         num_rows = _apply_bounds(den_rows.take(mask), bounds)
-        num_counting = num_spec if num_spec.count is not None else den_spec
-    else:
-        assert num_spec.table is not None
-        num_window = num_spec.window or d.window
-        num_rows, span = _select(cache.get(num_spec.table), num_spec, num_window, d, m0, m1, used)
-        counts.append((num_window, span))
-        num_counting = num_spec
+        counting = num_spec if num_spec.count is not None else den_spec
+        return _Chosen(num_rows, counting, den_rows, counts)
+    assert num_spec.table is not None
+    num_window = num_spec.window or d.window
+    num_rows, span = _select(cache.get(num_spec.table), num_spec, num_window, d, m0, m1, used)
+    counts.append((num_window, span))
+    return _Chosen(num_rows, num_spec, den_rows, counts)
 
-    groups: np.ndarray | None = None
-    den_groups: np.ndarray | None = None
-    cats: list[str] = []
-    share = d.breakdown is not None and d.breakdown.denominator == "total"
-    if d.breakdown is not None:
-        column = d.breakdown.column
-        table = (den_spec.table if den_spec is not None else num_spec.table) or ""
-        declared = declared_categories(d, table)
-        if share and den_rows is not None:
-            cats = _categories([den_rows.frame], column, declared)
-        else:
-            frames = [num_rows.frame] + ([den_rows.frame] if den_rows is not None else [])
-            cats = _categories(frames, column, declared)
-            groups = _group_codes(num_rows.frame, column, cats)
-            if den_rows is not None:
-                den_groups = _group_codes(den_rows.frame, column, cats)
+
+@dataclass
+class _Groups:
+    """A breakdown's values and each chosen row's value code (None: no breakdown codes)."""
+
+    values: list[str]
+    numerator: np.ndarray | None
+    denominator: np.ndarray | None
+    share: bool
+    """Each value's share of the whole denominator (A3: % of audits in each grade)."""
+
+
+def _groups(d: Definition, chosen: _Chosen) -> _Groups:
+    if d.breakdown is None:
+        return _Groups([], None, None, False)
+    column = d.breakdown.column
+    den_rows = chosen.denominator
+    spec = d.denominator or d.numerator
+    declared = declared_categories(d, (spec.table if spec is not None else None) or "")
+    if d.breakdown.denominator == "total" and den_rows is not None:
+        values = _categories([den_rows.frame], column, declared)
+        return _Groups(values, None, _group_codes(den_rows.frame, column, values), True)
+    frames = [chosen.numerator.frame] + ([den_rows.frame] if den_rows is not None else [])
+    values = _categories(frames, column, declared)
+    return _Groups(
+        values,
+        _group_codes(chosen.numerator.frame, column, values),
+        None if den_rows is None else _group_codes(den_rows.frame, column, values),
+        False,
+    )
+
+
+def _figures(d: Definition, cache: _TableCache, m0: int, months: int) -> _Figures:
+    chosen = _choose(d, cache, m0, m0 + months - 1)
+    groups = _groups(d, chosen)
+    n = len(groups.values)
 
     def by_group(rows: _Rows, spec: Count, counting: Count, codes: np.ndarray | None) -> np.ndarray:
         whole = _measure(rows, spec, counting, m0, months, None, 1)
         if codes is None:
             return whole
-        return np.vstack([whole, _measure(rows, spec, counting, m0, months, codes, len(cats))])
+        return np.vstack([whole, _measure(rows, spec, counting, m0, months, codes, n)])
 
     def unknown(rows: _Rows, spec: Count, codes: np.ndarray | None) -> np.ndarray | None:
         whole = _not_computable(rows, spec, m0, months, None, 1)
         if whole is None or codes is None:
-            return whole
-        parts = _not_computable(rows, spec, m0, months, codes, len(cats))
+            return whole if whole is None or not groups.share else np.vstack([whole] * (n + 1))
+        parts = _not_computable(rows, spec, m0, months, codes, n)
         assert parts is not None
         return np.vstack([whole, parts])
 
-    numerator = by_group(num_rows, num_spec, num_counting, groups)
-    denominator = (
-        by_group(den_rows, den_spec, den_spec, den_groups)
-        if den_rows is not None and den_spec is not None
-        else None
-    )
-    num_unknown = unknown(num_rows, num_spec, groups)
-    den_unknown = (
-        unknown(den_rows, den_spec, den_groups)
-        if den_rows is not None and den_spec is not None
-        else None
-    )
-    if share and den_rows is not None and den_spec is not None and denominator is not None:
-        # each value's share of the whole denominator (A3: % of audits in each grade)
-        codes = _group_codes(den_rows.frame, d.breakdown.column, cats)  # type: ignore[union-attr]
-        parts = _measure(den_rows, den_spec, den_spec, m0, months, codes, len(cats))
-        numerator = np.vstack([numerator, parts])
-        denominator = np.vstack([denominator] + [denominator] * len(cats))
-        if num_unknown is not None:
-            num_unknown = np.vstack([num_unknown] * (len(cats) + 1))
-        if den_unknown is not None:
-            den_unknown = np.vstack([den_unknown] * (len(cats) + 1))
-
+    num_spec, den_spec, den_rows = d.numerator, d.denominator, chosen.denominator
+    assert num_spec is not None
+    num_codes = groups.numerator
+    numerator = by_group(chosen.numerator, num_spec, chosen.numerator_counting, num_codes)
     not_computable: list[tuple[str, str, np.ndarray]] = []
-    if num_unknown is not None and num_spec.sum is not None:
-        not_computable.append(("numerator", num_spec.sum, num_unknown))
-    if den_unknown is not None and den_spec is not None and den_spec.sum is not None:
-        not_computable.append(("denominator", den_spec.sum, den_unknown))
+    bad = unknown(chosen.numerator, num_spec, num_codes)
+    if bad is not None and num_spec.sum is not None:
+        not_computable.append(("numerator", num_spec.sum, bad))
+    denominator: np.ndarray | None = None
+    if den_rows is not None and den_spec is not None:
+        # a share breakdown divides each value's count by the whole denominator
+        den_codes = None if groups.share else groups.denominator
+        denominator = by_group(den_rows, den_spec, den_spec, den_codes)
+        bad = unknown(den_rows, den_spec, den_codes)
+        if bad is not None and den_spec.sum is not None:
+            not_computable.append(("denominator", den_spec.sum, bad))
+        if groups.share and groups.denominator is not None:
+            parts = _measure(den_rows, den_spec, den_spec, m0, months, groups.denominator, n)
+            numerator = np.vstack([numerator, parts])
+            denominator = np.vstack([denominator] * (n + 1))
     which = _cases_spec(d, num_spec, den_spec)
     cases = {"numerator": numerator, "denominator": denominator}.get(which or "")
-    if share and which == "denominator" and denominator is not None:
-        cases = np.vstack([denominator[:1]] * (len(cats) + 1))  # a share rests on the whole
-    return _Figures(["", *cats], numerator, denominator, counts, not_computable, cases)
+    if groups.share and cases is not None:
+        cases = np.vstack([cases[:1]] * (n + 1))  # a share rests on the whole figure's cases
+    return _Figures(
+        ["", *groups.values], numerator, denominator, chosen.counts, not_computable, cases
+    )
 
 
 # --- the public call ----------------------------------------------------------------------------
+
+
+def _extract_date(extract: Any) -> dt.date | None:
+    """The manifest's extract date, for an Extract that has one."""
+    when = getattr(getattr(extract, "manifest", None), "extract_date", None)
+    return when if isinstance(when, dt.date) else None
 
 
 def _tables_of(extract: Any) -> Tables:
@@ -653,7 +686,7 @@ def compute(
     """
     tables = _tables_of(extract)
     if extract_date is None:
-        extract_date = getattr(getattr(extract, "manifest", None), "extract_date", None)
+        extract_date = _extract_date(extract)
     scope = _Scope(definition_set or "", extract_date, partial_windows)
     if isinstance(definitions, DefinitionSet):
         definition_set = definition_set or definitions.name
@@ -729,42 +762,28 @@ def _indicator_rows(
     rows: list[dict[str, object]] = []
     groups = figures.groups if figures is not None else [""]
     threshold = d.min_count if d.min_count is not None else DEFAULT_MIN_COUNT
+    share = d.breakdown is not None and d.breakdown.denominator == "total"
     for p in periods:
-        numerators = np.full(len(groups), np.nan)
-        denominators = np.full(len(groups), np.nan)
-        notes = [note] * len(groups)
-        low = np.zeros(len(groups), dtype=bool)
-        if figures is not None:
-            i = p.end_index - m0
-            gap = coverage.gap(p, figures.counts, scope.extract_date, scope.partial_windows)
-            if gap:
-                notes = [gap] * len(groups)
-            else:
-                numerators = figures.numerator[:, i].astype(float)
-                if figures.denominator is not None:
-                    denominators = figures.denominator[:, i].astype(float)
-                notes, unknown = _figure_notes(figures, i, denominators, d)
-                numerators[unknown] = np.nan
-                denominators[unknown] = np.nan
-                if figures.cases is not None:
-                    cases = figures.cases[:, i]
-                    low = (cases < threshold) & (cases > 0)
+        if figures is None:
+            numerators, denominators = np.full(1, np.nan), np.full(1, np.nan)
+            notes, cases = [note], None
+        else:
+            numerators, denominators, notes, cases = _at_period(
+                figures, p, p.end_index - m0, d, scope
+            )
         values = _values(d, numerators, denominators)
         rounded = round_reported(values, d.rounding)
         statuses = rate_values(rounded, d.rating, d.polarity)
         for j, group in enumerate(groups):
             status = statuses[j]
-            share_row = (
-                group != "" and d.breakdown is not None and d.breakdown.denominator == "total"
-            )
-            if share_row and status is not RatingStatus.no_data:
+            if share and group != "" and status is not RatingStatus.no_data:
                 status = RatingStatus.no_target  # a grade's share is reported, not rated
-            flagged = bool(low[j]) and not np.isnan(rounded[j])
             row_note = notes[j]
             if figures is not None and not row_note and np.isnan(values[j]):
                 row_note = "no value"
-            if flagged and figures is not None and figures.cases is not None:
-                n = int(figures.cases[j, p.end_index - m0])
+            n = int(cases[j]) if cases is not None else 0
+            flagged = 0 < n < threshold and not np.isnan(rounded[j])
+            if flagged:
                 row_note = f"low count: {n} case{'s' if n != 1 else ''} (threshold {threshold})"
             rows.append(
                 {
@@ -783,6 +802,26 @@ def _indicator_rows(
                 }
             )
     return rows
+
+
+def _at_period(
+    figures: _Figures, p: Period, i: int, d: Definition, scope: _Scope
+) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray | None]:
+    """Numerators, denominators, notes and cases of each group for period ``p`` (month ``i``
+    of the figures): all NaN with the reason when the extract does not cover the period."""
+    n = len(figures.groups)
+    gap = coverage.gap(p, figures.counts, scope.extract_date, scope.partial_windows)
+    if gap:
+        return np.full(n, np.nan), np.full(n, np.nan), [gap] * n, None
+    numerators = figures.numerator[:, i].astype(float)
+    denominators = np.full(n, np.nan)
+    if figures.denominator is not None:
+        denominators = figures.denominator[:, i].astype(float)
+    notes, unknown = _figure_notes(figures, i, denominators, d)
+    numerators[unknown] = np.nan
+    denominators[unknown] = np.nan
+    cases = None if figures.cases is None else figures.cases[:, i]
+    return numerators, denominators, notes, cases
 
 
 def _figure_notes(
@@ -846,9 +885,13 @@ def members(extract: Any, definition: Definition, month: int) -> pd.DataFrame:
         if missing:
             raise NoData(f"needs table {', '.join(missing)}, absent from the extract")
 
+    counts: list[tuple[Window, coverage.Span]] = []
+
     def at_period(spec: Count) -> _Rows:
-        assert spec.table is not None
-        rows, _ = _select(cache.get(spec.table), spec, spec.window or d.window, d, m, m)  # type: ignore[arg-type]
+        assert spec.table is not None and d.window is not None
+        window = spec.window or d.window
+        rows, span = _select(cache.get(spec.table), spec, window, d, m, m)
+        counts.append((window, span))
         return rows.take((rows.lo <= m) & (rows.hi >= m))
 
     num_spec, den_spec = d.numerator, d.denominator
@@ -873,6 +916,9 @@ def members(extract: Any, definition: Definition, month: int) -> pd.DataFrame:
         frame = pd.concat(parts, ignore_index=True)
         front = ["in_numerator", "in_denominator"]
         frame = frame[front + [c for c in frame.columns if c not in front]]
+    gap = coverage.gap(period, counts, _extract_date(extract), partial=False)
+    if gap:  # the same records a NO DATA figure would not rest on
+        raise NoData(gap)
     frame.insert(0, "period", period.label)
     frame.insert(0, "indicator_id", d.id)
     return frame.reset_index(drop=True)
