@@ -173,6 +173,7 @@ def staff(fte: list[float]) -> pd.DataFrame:
         ("fte / (fte - fte)", 2),  # both agency rows divide by zero (was ON TARGET, 0)
         ("fte / (fte - 1)", 1),  # the agency worker on 1.0 FTE divides by zero
         ("coalesce(fte, 0) / (fte - 0.25)", 0),  # every agency row computes
+        ("fte * if_else(fte > 0.75, 1 / 0, 1)", 1),  # null where the 1.0 FTE row divides
     ],
 )
 def test_a_sum_with_rows_giving_no_number_is_no_data_with_the_reason(expression, bad):
@@ -197,6 +198,20 @@ def test_a_sum_with_rows_giving_no_number_is_no_data_with_the_reason(expression,
         f"numerator: {bad} row{'s' if bad > 1 else ''} not computable ({expression!r} gives "
         "no number: a null, or a division by zero)"
     )
+
+
+def test_an_infinite_fte_is_no_data_not_a_red_100_percent():
+    # issue 12: one `inf` FTE once made C14 "100%" Red (summed as 1.8e308)
+    out = engine.compute(
+        {"staff": staff([float("inf"), 0.5, 0.5, 0.5])},
+        [Y2.get("C14")],
+        [parse_month("2016-03")],
+        extract_date=dt.date(2016, 3, 31),
+    )
+    r = one(out, "2016-03")
+    assert (r.status, r.rag) == ("NO DATA", "")
+    # the agency worker's row is in both: the numerator is named first
+    assert r.note.startswith("numerator: 1 row not computable ('fte' gives no number")
 
 
 # --- small numbers -----------------------------------------------------------------------------

@@ -60,3 +60,24 @@ def test_within_the_limits_a_long_flat_filter_parses():
     assert depth(parse(text)) == 3
     chain = " + ".join(["x"] * 39) + " > 1"  # 38 operators: exactly the limit
     assert depth(parse(chain)) == MAX_DEPTH
+
+
+def test_a_date_shift_beyond_a_hundred_years_is_an_error_or_null():
+    from kpi_engine.expressions import check
+
+    columns = {"d": "date", "n": "number"}
+    text = "add_days(d, 99999) > d and add_years(d, -101) < d and add_months(d, n) > d"
+    errors = [str(e) for e in check(parse(text), text, columns)]  # type: ignore[arg-type]
+    assert errors == [
+        "column 13: add_days() moves a date at most 36,600 days (got 99999)",
+        "column 42: add_years() moves a date at most 100 years (got 101)",
+    ]
+    # from a column it cannot be checked before the run: such a date is null, never garbage
+    import pandas as pd
+
+    from kpi_engine.evaluate import evaluate
+
+    frame = pd.DataFrame({"d": pd.to_datetime(["2015-01-31", "2015-01-31"]), "n": [1.0, 1e9]})
+    shifted = evaluate(parse("add_months(d, n)"), frame)
+    assert shifted.iloc[0] == pd.Timestamp("2015-02-28") and pd.isna(shifted.iloc[1])
+    assert pd.isna(evaluate(parse("1 / 0"), frame))  # numpy's division: null, not a crash

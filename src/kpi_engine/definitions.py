@@ -220,6 +220,13 @@ class Breakdown(_Model):
     A3 for "each category"). Default: the column's code list in the extract contract if it has
     one, else the values found. Values found beyond these follow, sorted."""
 
+    @field_validator("categories")
+    @classmethod
+    def _distinct(cls, v: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if v is not None and (not v or len(set(v)) != len(v)):
+            raise ValueError("categories must be a non-empty list of distinct values")
+        return v
+
 
 class Benchmark(_Model):
     """Where the comparison figure comes from."""

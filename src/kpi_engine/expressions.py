@@ -529,6 +529,12 @@ FUNCTIONS: dict[str, Function] = {
 }
 
 
+SHIFT_LIMITS = {"add_days": 36_600, "add_months": 1_200, "add_years": 100}
+"""How far the date functions move a date (100 years): beyond it a date leaves the calendar
+the engine holds (years 1677-2262). A literal beyond it is a definition error; a value from a
+column beyond it gives null."""
+
+
 def _names_in(node: Node) -> set[str]:
     return {n.name for n in node.walk() if isinstance(n, Name)}
 
@@ -633,10 +639,26 @@ class _Checker:
                     f"argument {i + 1} of {n.function}() must be {' or '.join(allowed)} (got {t})",
                     arg,
                 )
+        self.check_shift(n)
         if n.function in ("if_else", "coalesce"):
             # the result has the type of the value arguments
             return types[1] if types[1] != "null" else types[-1]
         return fn.result
+
+    def check_shift(self, n: Call) -> None:
+        """A literal date shift beyond :data:`SHIFT_LIMITS` (a column's is null at run time)."""
+        limit = SHIFT_LIMITS.get(n.function)
+        if limit is None or len(n.args) != 2:
+            return
+        shift = n.args[1]
+        if isinstance(shift, Unary) and shift.op == "-":
+            shift = shift.operand
+        if not isinstance(shift, Literal_):
+            return
+        if isinstance(shift.value, float) and abs(shift.value) > limit:
+            unit = n.function.removeprefix("add_")
+            got = number_text(shift.value)
+            self.err(f"{n.function}() moves a date at most {limit:,} {unit} (got {got})", shift)
 
     def binary_type(self, n: Binary) -> ValueType | None:
         lt, rt = self.type_of(n.left), self.type_of(n.right)

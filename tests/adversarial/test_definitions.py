@@ -198,6 +198,23 @@ def test_a_measure_that_replaces_itself_or_a_ring_is_a_definition_error(tmp_path
     assert shown.splitlines()[0].startswith(message)
 
 
+@pytest.mark.parametrize(
+    "text",
+    [laughs(9, 9), A1 + "extra: &e [*e]\n", A1 + "extra: " + "[" * 2_000 + "]" * 2_000 + "\n"],
+    ids=["laughs", "recursive", "nesting"],
+)
+def test_compute_refuses_a_set_holding_a_hostile_definition(tmp_path, text):
+    folder = tmp_path / "set"
+    shutil.copytree(definitions_root() / "contract-2015-16", folder)
+    (folder / "A1.yaml").write_text(text)
+    started = time.perf_counter()
+    result = CliRunner().invoke(cli, ["compute", "--definitions", str(folder), "--format", "csv"])
+    assert time.perf_counter() - started < FAST
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stdout == ""
+    assert "A1.yaml:" in result.stderr and ": yaml: refused: " in result.stderr
+
+
 NULL_SUMS = [
     "fte / (fte - fte)",  # issue 12: was ON TARGET, Green, value 0
     "fte / 0",
