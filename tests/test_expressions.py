@@ -81,3 +81,19 @@ def test_a_date_shift_beyond_a_hundred_years_is_an_error_or_null():
     shifted = evaluate(parse("add_months(d, n)"), frame)
     assert shifted.iloc[0] == pd.Timestamp("2015-02-28") and pd.isna(shifted.iloc[1])
     assert pd.isna(evaluate(parse("1 / 0"), frame))  # numpy's division: null, not a crash
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("d > date('2015-13-45')", "column 10: date() needs a real date from 1900 to 2250"),
+        ("d > date('0001-01-01')", "column 10: date() needs a real date from 1900 to 2250"),
+        ("coalesce(d, 1) > d", "column 1: coalesce() gives date or number: both values"),
+        ("if_else(n > 1, 'a', 2) == 'a'", "column 1: if_else() gives string or number: both"),
+    ],
+)
+def test_values_that_would_fail_at_run_time_are_definition_errors(text, message):
+    from kpi_engine.expressions import check
+
+    errors = [str(e) for e in check(parse(text), text, {"d": "date", "n": "number"})]
+    assert any(e.startswith(message) for e in errors), errors

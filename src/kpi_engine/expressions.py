@@ -36,6 +36,7 @@ Python's recursion limit whatever a definition file holds.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -634,6 +635,8 @@ class _Checker:
                 value = arg.value if isinstance(arg, Literal_) else None
                 if not (isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value)):
                     self.err("date() takes a quoted ISO date such as '2015-04-01'", arg)
+                elif not _plausible_date(value):
+                    self.err(f"date() needs a real date from 1900 to 2250 (got {value!r})", arg)
             elif t is not None and t != "null" and t not in allowed:
                 self.err(
                     f"argument {i + 1} of {n.function}() must be {' or '.join(allowed)} (got {t})",
@@ -641,7 +644,13 @@ class _Checker:
                 )
         self.check_shift(n)
         if n.function in ("if_else", "coalesce"):
-            # the result has the type of the value arguments
+            # the result has the type of the value arguments, which must agree
+            one, other = types[-2], types[-1]
+            known = one not in (None, "null") and other not in (None, "null")
+            if known and _family(one) != _family(other):  # type: ignore[arg-type]
+                self.err(
+                    f"{n.function}() gives {one} or {other}: both values must be of one type", n
+                )
             return types[1] if types[1] != "null" else types[-1]
         return fn.result
 
@@ -708,6 +717,14 @@ def check_value(
     if mentions_period(node):
         checker.err("period_end is not allowed here", node)
     return checker.errors
+
+
+def _plausible_date(text: str) -> bool:
+    try:
+        value = dt.date.fromisoformat(text)
+    except ValueError:
+        return False
+    return 1900 <= value.year <= 2250  # the engine holds 1677-2262; 2200 is a "never" date
 
 
 def _family(t: ValueType) -> str:
