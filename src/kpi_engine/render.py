@@ -114,8 +114,8 @@ def scorecard_table(frame: pd.DataFrame, definitions: Sequence[Definition], titl
         counts = f"{_count_text(float(row['numerator']))}{den}"
         status = str(row["status"])
         rating = Text(status, style=_STATUS_STYLE.get(status, ""))
-        if row["note"] and status == "NO DATA":
-            # the reason goes under the table, so the rating column stays narrow
+        if row["note"] and (status == "NO DATA" or row.get("low_count")):
+            # the reason (or a low count's caveat) goes under the table: the column stays narrow
             notes.append(f"{row['indicator_id']}: {row['note']}")
             rating.append(f" [{len(notes)}]", style="dim")
         table.add_row(
