@@ -193,6 +193,7 @@ def reference_value(
     d: Definition, tables: dict[str, pd.DataFrame], end_index: int
 ) -> tuple[float, float | None]:
     """(numerator, denominator) of ``d`` for the period ending in month ``end_index``."""
+    d = d.bound()  # parameters written into the expressions
     y, m = divmod(end_index, 12)
     period_end = _month_end(y, m + 1)
     assert d.numerator is not None
@@ -218,3 +219,77 @@ def reference_value(
     if d.unit in (Unit.count, Unit.currency):
         denominator = None
     return numerator, denominator
+
+
+# --- coverage, not-computable sums and small numbers, the obvious way --------------------------
+
+
+def _month_of(d: dt.date) -> int:
+    return d.year * 12 + d.month - 1
+
+
+def _record_months(spec: Count, wtype: WindowType, frame: pd.DataFrame) -> list[int]:
+    """The month of every dated record of the table, by the dates ``spec`` counts it by."""
+    months: list[int] = []
+    for row in frame.to_dict(orient="records"):
+        if wtype is WindowType.open_at_end:
+            dates = [_to_date(row[spec.start]), _to_date(row[spec.end])]  # type: ignore[index]
+            if dates[0] is None:
+                continue
+        else:
+            dates = [_eval(parse(spec.date), row, dt.date(1900, 1, 1))]  # type: ignore[arg-type]
+        months += [_month_of(x) for x in dates if x is not None]
+    return months
+
+
+def reference_gap(
+    d: Definition,
+    tables: dict[str, pd.DataFrame],
+    end_index: int,
+    extract_date: dt.date | None,
+    partial: bool,
+) -> bool:
+    """Whether the period ending in ``end_index`` is outside what the extract covers."""
+    d = d.bound()
+    y, m = divmod(end_index, 12)
+    if extract_date is not None and _month_end(y, m + 1) > extract_date:
+        return True
+    specs = [s for s in (d.denominator, d.numerator) if s is not None and s.table is not None]
+    for spec in specs:
+        window = spec.window or d.window
+        assert window is not None and spec.table is not None
+        if window.type is WindowType.latest_year:
+            continue
+        months = _record_months(spec, window.type, tables[spec.table])
+        if not months:
+            return True
+        last = end_index - window.lag_months
+        if window.type is WindowType.open_at_end:
+            first = last
+        elif window.type is WindowType.in_period:
+            first = last - d.frequency.months + 1
+        elif window.type is WindowType.rolling:
+            first = last - (window.months or 0) + 1
+        else:  # the April on or before the window's last month
+            first = next(f for f in range(last, last - 12, -1) if f % 12 == 3)
+        if extract_date is None and first > max(months):
+            return True
+        if first < min(months) and not (partial or window.partial):
+            return True
+    return False
+
+
+def reference_not_computable(d: Definition, tables: dict[str, pd.DataFrame], end_index: int) -> int:
+    """Rows in the period whose ``sum`` gives no number (the figure is then NO DATA)."""
+    d = d.bound()
+    y, m = divmod(end_index, 12)
+    period_end = _month_end(y, m + 1)
+    bad = 0
+    for spec in (d.denominator, d.numerator):
+        if spec is None or spec.sum is None:
+            continue
+        assert spec.table is not None
+        for row in _rows(d, spec, tables[spec.table], end_index):
+            v = _eval(parse(spec.sum), row, period_end)
+            bad += v is None or not math.isfinite(float(v))
+    return bad

@@ -92,8 +92,8 @@ def test_cosmetic_edits_are_no_change(tmp_path):
         folder,
         "A1",
         "filter: previous_referral_date is not null and referral_date <= "
-        "add_months(previous_referral_date, 12)",
-        "filter: referral_date<=add_months( previous_referral_date , 12 )   and "
+        "add_months(previous_referral_date, lookback_months)",
+        "filter: referral_date<=add_months( previous_referral_date , lookback_months )   and "
         "previous_referral_date is not null  # re-referral: DfE rule",
     )
     edit(folder, "A3", "audit_type == 'routine'", 'audit_type == "routine"')

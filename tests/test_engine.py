@@ -6,18 +6,21 @@ then hypothesis properties against the naive reference engine in tests/reference
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.reference_engine import reference_value
+from tests.reference_engine import reference_gap, reference_not_computable, reference_value
 
 from kpi_engine import engine, keys
 from kpi_engine.definitions import Definition
 from kpi_engine.periods import parse_month
 
 D = pd.to_datetime
+EXTRACT_DATE = dt.date(2016, 3, 31)
 
 
 def plans(rows: list[tuple[str, str, str | None, str]]) -> pd.DataFrame:
@@ -87,7 +90,10 @@ def test_period_end_bound_narrows_the_months_a_row_counts_in():
         numerator={"filter": "period_end >= add_days(start_date, 91)"},
     )
     out = engine.compute(
-        {"cp_plans": SAMPLE}, [d], list(range(parse_month("2015-08"), parse_month("2016-02") + 1))
+        {"cp_plans": SAMPLE},
+        [d],
+        list(range(parse_month("2015-08"), parse_month("2016-02") + 1)),
+        extract_date=EXTRACT_DATE,  # as a manifest says: the plans table is complete to March
     )
     # c2 (from 1 June): 1 June + 91 days = 31 Aug, so it counts from the end of August
     assert row(out, "2015-08").numerator == 2  # c1 and c2
@@ -129,7 +135,8 @@ def test_rolling_window_and_lag():
 
 def test_financial_year_to_date_resets_in_april():
     d = definition(
-        window={"type": "financial_year_to_date"},
+        # the plans start in January 2015: FY 2014-15 to date is a partial window, asked for
+        window={"type": "financial_year_to_date", "partial": True},
         denominator=None,
         unit="count",
         numerator={"table": "cp_plans", "date": "start_date"},
@@ -155,9 +162,16 @@ def test_quarterly_in_period_window_covers_the_quarter():
 
 
 def test_zero_denominator_is_no_data_not_zero():
-    d = definition()
-    out = engine.compute({"cp_plans": SAMPLE}, [d], [parse_month("2014-06")])
-    r = row(out, "2014-06")
+    d = definition(
+        denominator={
+            "table": "cp_plans",
+            "start": "start_date",
+            "end": "end_date",
+            "filter": "category == 'emotional'",  # no such plan
+        }
+    )
+    out = engine.compute({"cp_plans": SAMPLE}, [d], [parse_month("2015-12")])
+    r = row(out, "2015-12")
     assert (r.status, r.note) == ("NO DATA", "zero denominator")
     assert np.isnan(r.value)
 
@@ -233,7 +247,11 @@ def plan_tables(draw: st.DrawFn) -> pd.DataFrame:
 @st.composite
 def definitions(draw: st.DrawFn) -> Definition:
     wtype = draw(st.sampled_from(["open_at_end", "in_period", "rolling", "financial_year_to_date"]))
-    window: dict[str, object] = {"type": wtype, "lag_months": draw(st.integers(0, 2))}
+    window: dict[str, object] = {
+        "type": wtype,
+        "lag_months": draw(st.integers(0, 2)),
+        "partial": draw(st.booleans()),
+    }
     if wtype == "rolling":
         window["months"] = draw(st.integers(1, 12))
     spec: dict[str, object] = {"table": "cp_plans"}
@@ -247,9 +265,11 @@ def definitions(draw: st.DrawFn) -> Definition:
     den_filter = draw(st.sampled_from(FILTERS[:-1]))
     if den_filter is not None:
         spec["filter"] = den_filter
-    counting = draw(st.sampled_from(["rows", "distinct", "sum"]))
+    counting = draw(st.sampled_from(["rows", "distinct", "sum", "sum of open plans"]))
     if counting == "sum":
         spec["sum"] = "days_between(start_date, coalesce(end_date, date('2016-12-31')))"
+    elif counting == "sum of open plans":  # null for a plan still open: not computable
+        spec["sum"] = "days_between(start_date, end_date)"
     else:
         spec["count"] = counting
     num_filter = draw(st.sampled_from(FILTERS[:-1]))
@@ -266,14 +286,28 @@ def definitions(draw: st.DrawFn) -> Definition:
 MONTHS = list(range(parse_month("2014-01"), parse_month("2016-09") + 1))
 
 
+EXTRACT_DATES = st.one_of(st.none(), st.dates(dt.date(2014, 6, 1), dt.date(2016, 12, 31)))
+
+
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(table=plan_tables(), d=definitions())
-def test_vectorised_engine_equals_the_naive_reference(table, d):
-    out = engine.compute({"cp_plans": table}, [d], MONTHS)
+@given(table=plan_tables(), d=definitions(), extract_date=EXTRACT_DATES, partial=st.booleans())
+def test_vectorised_engine_equals_the_naive_reference(table, d, extract_date, partial):
+    tables = {"cp_plans": table}
+    out = engine.compute(tables, [d], MONTHS, extract_date=extract_date, partial_windows=partial)
     for r in out.itertuples():
-        num, den = reference_value(d, {"cp_plans": table}, parse_month(r.period))
-        assert r.numerator == pytest.approx(num), (r.period, d.model_dump(exclude_none=True))
-        assert r.denominator == pytest.approx(den), (r.period, d.model_dump(exclude_none=True))
+        end = parse_month(r.period)
+        why = (r.period, d.model_dump(exclude_none=True), extract_date, partial)
+        if reference_gap(d, tables, end, extract_date, partial):
+            assert r.status == "NO DATA" and np.isnan(r.numerator) and r.note, why
+            continue
+        if reference_not_computable(d, tables, end):
+            assert r.status == "NO DATA" and "not computable" in r.note, why
+            continue
+        num, den = reference_value(d, tables, end)
+        assert r.numerator == pytest.approx(num), why
+        assert r.denominator == pytest.approx(den), why
+        cases = den if d.denominator is not None and d.denominator.sum is None else None
+        assert r.low_count == (cases is not None and 0 < cases < 5 and den > 0), why
 
 
 @settings(max_examples=60, deadline=None)

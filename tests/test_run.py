@@ -102,3 +102,21 @@ def test_computing_on_several_threads_gives_the_figures_of_one(full, monkeypatch
     monkeypatch.setenv("KPI_THREADS", "3")
     together = engine.compute(full, definition_set, months)
     pd.testing.assert_frame_equal(alone, together)
+
+
+def test_a_run_asks_for_partial_windows_and_reads_the_extract_date_from_the_manifest():
+    corporate = kpi_engine.load_definitions("corporate-scorecard")
+    # ADOPTION-DAYS averages 36 months; the sample's adoptions start in November 2008, so the
+    # window to January 2011 (from February 2008) reaches back before them
+    strict = run.compute_run(SAMPLE, corporate, indicators=["ADOPTION-DAYS"], period="2011-01")
+    note = strict.results.iloc[0]["note"]
+    assert note.startswith("its 36-month window from 2008-02 starts before the first record")
+    partial = run.compute_run(
+        SAMPLE, corporate, indicators=["ADOPTION-DAYS"], period="2011-01", partial_windows=True
+    )
+    assert partial.results.iloc[0]["status"] != "NO DATA"
+    # the manifest says 2016-04-01: April 2016 is incomplete
+    late = run.compute_run(SAMPLE, corporate, indicators=["A1"], period="2016-04")
+    assert late.results.iloc[0]["note"] == (
+        "period 2016-04 ends after the extract date 2016-04-01 (incomplete)"
+    )

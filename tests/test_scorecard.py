@@ -353,6 +353,7 @@ def test_wide_header_is_the_documented_contract(card):
         "definition_set",
         "definition_hash",
         "note",
+        "low_count",
         "variation",
         "assurance",
     ]

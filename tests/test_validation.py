@@ -19,7 +19,7 @@ from kpi_engine.validation import load_definition_file
 A1 = (definitions_root() / "contract-2015-16" / "A1.yaml").read_text()
 A1_FILTER = (
     "  filter: previous_referral_date is not null and referral_date <= "
-    "add_months(previous_referral_date, 12)\n"
+    "add_months(previous_referral_date, lookback_months)\n"
 )
 
 
@@ -34,7 +34,8 @@ def validate(tmp_path: Path, text: str) -> tuple[int, list[str]]:
 
 def with_filter(expression: str) -> str:
     assert A1_FILTER in A1
-    return A1.replace(A1_FILTER, f"  filter: {expression}\n")
+    # the filter replaced no longer uses A1's parameter: drop its declaration (the file's end)
+    return A1.replace(A1_FILTER, f"  filter: {expression}\n").split("parameters:")[0]
 
 
 BAD_INPUTS = [
@@ -50,7 +51,7 @@ BAD_INPUTS = [
     ),
     (
         A1 + 'extra: !!python/object/apply:os.system ["echo hi"]\n',
-        "A1.yaml:25:8: yaml: tag 'tag:yaml.org,2002:python/object/apply:os.system' is not "
+        "A1.yaml:27:8: yaml: tag 'tag:yaml.org,2002:python/object/apply:os.system' is not "
         "allowed: definitions are data and never construct objects",
     ),
     (
@@ -174,3 +175,57 @@ def test_definitions_survive_dump_and_reload(tmp_path, d):
     assert problems == []
     assert loaded == d
     assert loaded.content_hash() == d.content_hash()
+
+
+# --- parameters: readings an authority may choose differently ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("parameters", "message"),
+    [
+        (
+            "parameters:\n  lookback_months: 12\n  spare: 3\n",
+            "A1.yaml:27:3: parameters.spare: declared but no filter, sum or date uses it",
+        ),
+        (
+            "parameters:\n  lookback_months: 12\n  referral_date: 3\n",
+            "A1.yaml:27:3: parameters.referral_date: 'referral_date' is a column of table "
+            "referrals; name the parameter otherwise",
+        ),
+        (
+            "parameters:\n  lookback_months: twelve\n",
+            "A1.yaml:26:3: parameters.lookback_months: Input should be a valid number, unable to "
+            "parse string as a number (got 'twelve')",
+        ),
+        (
+            "parameters:\n  lookback_months: 12\n  add_months: 1\n",
+            "A1.yaml:25:1: parameters: parameter name 'add_months' must be a lower-case word "
+            "(a-z, 0-9, _) that is not a keyword, a function or period_end",
+        ),
+    ],
+    ids=["unused", "a-column", "not-a-number", "a-function"],
+)
+def test_bad_parameters_are_located_errors(tmp_path, parameters, message):
+    text = A1.split("parameters:")[0] + parameters
+    code, lines = validate(tmp_path, text)
+    assert code == 1
+    assert message in lines, lines
+
+
+def test_the_lookback_is_a_parameter_with_the_seeds_reading(tmp_path):
+    # DfE re-referral rule: within 12 months of the previous referral (seed 001, A1)
+    d = load_definition_file(definitions_root() / "contract-2016-17" / "A1.yaml")[0]
+    assert d is not None and d.parameters == {"lookback_months": 12}
+    assert "add_months(previous_referral_date, 12)" in (d.bound().numerator.filter or "")
+    # an authority reading 24 months changes one visible number, and the hash with it
+    path = tmp_path / "A1.yaml"
+    path.write_text(A1.replace("lookback_months: 12", "lookback_months: 24"))
+    longer, problems = load_definition_file(path)
+    assert problems == [] and longer is not None
+    assert "add_months(previous_referral_date, 24)" in (longer.bound().numerator.filter or "")
+    assert (
+        longer.content_hash()
+        != load_definition_file(definitions_root() / "contract-2015-16" / "A1.yaml")[
+            0
+        ].content_hash()
+    )

@@ -8,10 +8,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import re
 from enum import Enum, StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from kpi_engine.expressions import FUNCTIONS, KEYWORDS, PERIOD_NAMES, substitute
+
+RESERVED_NAMES = {*KEYWORDS, *FUNCTIONS, *PERIOD_NAMES}
+"""Words a parameter may not be named."""
 
 
 class _Model(BaseModel):
@@ -104,6 +111,10 @@ class Window(_Model):
     """Length of a rolling window, in months (rolling only)."""
     lag_months: int = Field(default=0, ge=0, le=24)
     """Shift the window back by this many months (court data lags a month: B8)."""
+    partial: bool = False
+    """Report a period whose window reaches back before the first record of its table (a
+    12-month figure from 3 months of data). Off by default, the seed's reading: such a period
+    is NO DATA, never a figure over fewer months than its name says."""
 
     @model_validator(mode="after")
     def _months_only_for_rolling(self) -> Window:
@@ -204,6 +215,17 @@ class Breakdown(_Model):
     denominator: Literal["group", "total"] = "group"
     """'group': each value's numerator over its own denominator (a figure per funding stream);
     'total': each value's share of the whole denominator (A3: % of audits in each grade)."""
+    categories: tuple[str, ...] | None = None
+    """Every value reported, in order, with a row even when its count is zero (the seed asks
+    A3 for "each category"). Default: the column's code list in the extract contract if it has
+    one, else the values found. Values found beyond these follow, sorted."""
+
+    @field_validator("categories")
+    @classmethod
+    def _distinct(cls, v: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if v is not None and (not v or len(set(v)) != len(v)):
+            raise ValueError("categories must be a non-empty list of distinct values")
+        return v
 
 
 class Benchmark(_Model):
@@ -244,11 +266,31 @@ class Definition(_Model):
     replaces: str | None = None
     """The id (in the previous definition set) of the measure this one replaces."""
     benchmark: Benchmark | None = None
+    parameters: dict[str, float] = Field(default_factory=dict)
+    """Named numbers the expressions use (``lookback_months: 12``): a reading an authority may
+    choose differently, declared once and visibly, with the seed's value."""
+    min_count: int | None = Field(default=None, ge=0, le=1000)
+    """Fewer cases than this and the figure is flagged ``low_count`` (still rated, the caveat
+    in its note). Default: the set's ``min_count``, else :data:`DEFAULT_MIN_COUNT`; 0 turns
+    the flag off."""
 
     @field_validator("status_note")
     @classmethod
     def _strip(cls, v: str | None) -> str | None:
         return v.strip() if v else v
+
+    @field_validator("parameters")
+    @classmethod
+    def _parameter_names(cls, v: dict[str, float]) -> dict[str, float]:
+        for name, value in v.items():
+            if not re.fullmatch(r"[a-z][a-z0-9_]{0,39}", name) or name in RESERVED_NAMES:
+                raise ValueError(
+                    f"parameter name {name!r} must be a lower-case word (a-z, 0-9, _) that is "
+                    "not a keyword, a function or period_end"
+                )
+            if not math.isfinite(value):
+                raise ValueError(f"parameter {name!r} must be a finite number (got {value!r})")
+        return v
 
     @model_validator(mode="after")
     def _shape(self) -> Definition:
@@ -270,10 +312,58 @@ class Definition(_Model):
             raise ValueError("the denominator needs a 'table'")
         return self
 
+    def bound(self) -> Definition:
+        """This definition with its ``parameters`` written into its expressions (what the
+        engine evaluates); the definition itself, and its hash, keep the names."""
+        if not self.parameters:
+            return self
+
+        def bind(spec: Count | None) -> Count | None:
+            if spec is None:
+                return None
+            texts = {
+                f: substitute(getattr(spec, f), self.parameters)
+                for f in ("filter", "sum", "date")
+                if getattr(spec, f) is not None
+            }
+            return spec.model_copy(update=texts)
+
+        return self.model_copy(
+            update={"numerator": bind(self.numerator), "denominator": bind(self.denominator)}
+        )
+
     def content_hash(self) -> str:
-        """A short, stable hash of everything that defines the indicator (for reproducibility)."""
-        payload = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        """A short, stable hash of everything that defines the indicator (for reproducibility).
+
+        Fields added after the first release are left out while at their default, so a
+        definition that does not use them keeps the hash it always had.
+        """
+        data = _without_later_defaults(self.model_dump(mode="json"))
+        payload = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+DEFAULT_MIN_COUNT = 5
+"""Figures from fewer cases are flagged ``low_count``: the usual small-number threshold in
+published children's social care statistics. The seed warns that B8's averages "can be based on
+very small numbers (<10)" (seed 001, lines 2043-2044); a set or definition may say 10."""
+
+_LATER_FIELDS: dict[str, object] = {
+    "min_count": None,
+    "partial": False,
+    "categories": None,
+    "parameters": {},
+}
+
+
+def _without_later_defaults(data: object) -> object:
+    if isinstance(data, dict):
+        return {
+            k: _without_later_defaults(v)
+            for k, v in data.items()
+            if not (k in _LATER_FIELDS and v == _LATER_FIELDS[k])
+        }
+    return data
 
 
 class SetInfo(_Model):
@@ -288,6 +378,8 @@ class SetInfo(_Model):
     """Indicator ids in presentation order (the seed's order); others follow, sorted."""
     baseline_period: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}$")
     """Scorecard baseline month (YYYY-MM)."""
+    min_count: int | None = Field(default=None, ge=0, le=1000)
+    """The small-number threshold for every definition of the set that names none."""
 
 
 class DefinitionSet(_Model):

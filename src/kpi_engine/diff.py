@@ -184,6 +184,8 @@ def _calculation(d: Definition) -> dict[str, str | _Shown]:
         "breakdown": f"by {d.breakdown.column} ({d.breakdown.denominator})"
         if d.breakdown
         else "none",
+        "parameters": ", ".join(f"{k} = {v:g}" for k, v in sorted(d.parameters.items())) or "none",
+        "partial windows": "yes" if d.window is not None and d.window.partial else "no",
     }
     for part, spec in (("numerator", d.numerator), ("denominator", d.denominator)):
         for key, value in _count_parts(spec).items():

@@ -8,10 +8,16 @@ integer range [lo, hi] of month indices, narrows it with the filter's ``period_e
 (``period_end >= add_days(start_date, 729)`` moves ``lo``), then counts every month at once with
 a difference array: +1 at lo, −1 after hi, cumulative sum. Distinct counts first merge each
 key's overlapping ranges. The cost is O(rows + months), whatever the number of periods.
+
+The same ranges say which months each table covers (kpi_engine.coverage: one min and max per
+count), so a period the extract cannot answer for is NO DATA with the reason, never a zero; a
+``sum`` is tallied a second time over its rows that give no number, and a figure with any is
+NO DATA too. Both are per period and group, never per row.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -21,11 +27,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kpi_engine import derivations, derived, keys
+from kpi_engine import contract, coverage, derivations, derived, keys
 from kpi_engine._schedule import run_sized
 from kpi_engine._sorting import order_by
 from kpi_engine._threads import workers
 from kpi_engine.definitions import (
+    DEFAULT_MIN_COUNT,
     Count,
     Definition,
     DefinitionSet,
@@ -75,13 +82,15 @@ OUTPUT_COLUMNS = [
     "definition_set",
     "definition_hash",
     "note",
+    "low_count",
     "variation",
     "assurance",
 ]
 """The column contract of ``kpi compute`` output (CSV, JSON, Parquet); ``note`` says why a
-figure is NO DATA; ``variation`` and ``assurance`` are the SPC icons (kpi_engine.report.assess
-fills them when the months before are computed too; empty here). Documented in docs/output.md:
-the cron job and BI tools rely on it."""
+figure is NO DATA, or its small-number caveat; ``low_count`` flags a figure from fewer cases
+than the definition's threshold; ``variation`` and ``assurance`` are the SPC icons
+(kpi_engine.report.assess fills them when the months before are computed too; empty here).
+Documented in docs/output.md: the cron job and BI tools rely on it."""
 
 _FAR_FUTURE = 10**7  # a month index beyond any period: "still open"
 
@@ -205,8 +214,9 @@ def _select(
     m0: int,
     m1: int,
     columns: set[str] | None = None,
-) -> _Rows:
-    """The rows of ``frame`` that ``spec`` counts in some month of [m0, m1], with their ranges.
+) -> tuple[_Rows, coverage.Span]:
+    """The rows of ``frame`` that ``spec`` counts in some month of [m0, m1], with their ranges,
+    and the months the whole table covers by the same dates (kpi_engine.coverage).
 
     Only ``columns`` (all when None) are kept: copying the selected rows of columns nobody
     reads afterwards is most of the cost on a table of millions of rows.
@@ -216,10 +226,25 @@ def _select(
     for c in row_conditions:
         mask &= evaluate_mask_node(c, frame)
     lo, hi, ok = _window_ranges(frame, spec, window, definition)
+    span = _span(str(spec.table), window, lo, hi, ok)
     mask &= ok & (hi >= m0) & (lo <= m1)
     kept = frame if columns is None else frame[[c for c in frame.columns if c in columns]]
     rows = _Rows(kept[mask], lo[mask], hi[mask])
-    return _apply_bounds(rows, bounds)
+    return _apply_bounds(rows, bounds), span
+
+
+def _span(
+    table: str, window: Window, lo: np.ndarray, hi: np.ndarray, ok: np.ndarray
+) -> coverage.Span:
+    """The months of a table's records, from the ranges every row already has (no lag)."""
+    lag = window.lag_months
+    span = coverage.span_of(table, lo - lag, ok)
+    if window.type is WindowType.open_at_end and span.last is not None:
+        ended = ok & (hi < _FAR_FUTURE)  # a record that ended covers its end month too
+        if ended.any():
+            last_end = int(hi[ended].max()) - lag + 1
+            span = coverage.Span(table, span.first, max(span.last, last_end))
+    return span
 
 
 def evaluate_mask_node(node: Node, frame: pd.DataFrame) -> np.ndarray:
@@ -284,8 +309,7 @@ def _measure(
 ) -> np.ndarray:
     """Tally ``rows`` as ``spec`` says (sum) or as ``counting`` says (rows or distinct)."""
     if spec.sum is not None:
-        values = pd.to_numeric(evaluate(parse(spec.sum), rows.frame), errors="coerce")
-        weights = np.asarray(values, dtype=float)
+        weights = _sum_values(rows, spec)
         return _tally(rows.lo, rows.hi, m0, months, weights, groups, n_groups)
     if counting.count == "distinct":
         # a loaded extract's child ids are already codes (kpi_engine.keys): nothing to hash
@@ -297,6 +321,33 @@ def _measure(
         merged_groups = None if groups is None else codes // (len(uniques) + 1)
         return _tally(lo, hi, m0, months, None, merged_groups, n_groups)
     return _tally(rows.lo, rows.hi, m0, months, None, groups, n_groups)
+
+
+def _sum_values(rows: _Rows, spec: Count) -> np.ndarray:
+    assert spec.sum is not None
+    values = pd.to_numeric(evaluate(parse(spec.sum), rows.frame), errors="coerce")
+    if not isinstance(values, pd.Series):  # a constant: every row has it
+        return np.full(len(rows.frame), np.nan if values is None else float(values))
+    return np.asarray(values, dtype=float)
+
+
+def _not_computable(
+    rows: _Rows,
+    spec: Count,
+    m0: int,
+    months: int,
+    groups: np.ndarray | None,
+    n_groups: int,
+) -> np.ndarray | None:
+    """Per group and month, the rows whose ``sum`` gives no number (null, NaN or infinite).
+
+    Such a row makes its figure NO DATA: summed as 0 (or as 1.8e308) it would be a confident
+    wrong figure. None for counts, which read no value.
+    """
+    if spec.sum is None:
+        return None
+    bad = ~np.isfinite(_sum_values(rows, spec))
+    return _tally(rows.lo, rows.hi, m0, months, bad.astype(float), groups, n_groups)
 
 
 # --- tables -------------------------------------------------------------------------------------
@@ -384,6 +435,7 @@ def names_read(d: Definition) -> dict[str, set[str]]:
     breakdown column: ``kpi_engine.derived.columns_read`` turns these into extract columns.
     """
     out: dict[str, set[str]] = {}
+    d = d.bound()  # a parameter is a number, not a column
     for spec, table in _specs(d):
         names = out.setdefault(table, set())
         names |= _referenced_names(spec)
@@ -434,6 +486,12 @@ class _Figures:
     groups: list[str]  # "" is the indicator's own row; others are breakdown values
     numerator: np.ndarray  # (groups, months)
     denominator: np.ndarray | None
+    counts: list[tuple[Window, coverage.Span]]
+    """Each numerator or denominator read from a table: its window and the table's span."""
+    not_computable: list[tuple[str, str, np.ndarray]]
+    """(numerator or denominator, its sum expression, rows giving no number per group, month)."""
+    cases: np.ndarray | None
+    """The counted cases behind each figure (groups, months), for the small-number flag."""
 
 
 def _group_codes(frame: pd.DataFrame, column: str, categories: list[str]) -> np.ndarray:
@@ -441,30 +499,64 @@ def _group_codes(frame: pd.DataFrame, column: str, categories: list[str]) -> np.
     return np.asarray(pd.Categorical(values, categories=categories).codes, dtype=np.int64)
 
 
-def _categories(frames: Iterable[pd.DataFrame], column: str) -> list[str]:
+def _categories(frames: Iterable[pd.DataFrame], column: str, declared: Sequence[str]) -> list[str]:
+    """``declared`` first (each reported, zero or not), then any other value found, sorted."""
     values: set[str] = set()
     for f in frames:
         values |= set(f[column].astype("string").fillna("(missing)").unique())
-    return sorted(values)
+    return list(declared) + sorted(values - set(declared))
 
 
-def _figures(d: Definition, cache: _TableCache, m0: int, months: int) -> _Figures:
+def declared_categories(d: Definition, table: str) -> tuple[str, ...]:
+    """The breakdown values ``d`` reports even at zero: its own list, else the contract's codes."""
+    assert d.breakdown is not None
+    if d.breakdown.categories is not None:
+        return d.breakdown.categories
+    spec = contract.TABLES.get(table)
+    column = spec.column(d.breakdown.column) if spec is not None else None
+    return column.codes if column is not None and column.codes is not None else ()
+
+
+def _cases_spec(d: Definition, num: Count, den: Count | None) -> str | None:
+    """Which count holds the cases a figure rests on, for the small-number flag.
+
+    A share or an average rests on its denominator's cases (B8: the proceedings completed); a
+    rate per 1,000 children on its numerator's (the denominator is the population). A sum
+    (FTE, pounds) counts no cases, and a count or currency figure is not rated on a share.
+    """
+    if d.unit in (Unit.rate_per_10000, Unit.rate_per_1000):
+        return "numerator" if num.sum is None else None
+    if d.unit.has_denominator and den is not None and den.sum is None:
+        return "denominator"
+    return None
+
+
+@dataclass
+class _Chosen:
+    """The rows one indicator counts over [m0, m1], and how its numerator counts them."""
+
+    numerator: _Rows
+    numerator_counting: Count
+    denominator: _Rows | None
+    counts: list[tuple[Window, coverage.Span]]
+
+
+def _choose(d: Definition, cache: _TableCache, m0: int, m1: int) -> _Chosen:
     assert d.window is not None and d.numerator is not None
     num_spec, den_spec = d.numerator, d.denominator
     for spec, table in _specs(d):
         missing = cache.needs(table, _referenced_names(spec))
         if missing:
             raise NoData(f"needs table {', '.join(missing)}, absent from the extract")
-    m1 = m0 + months - 1
     # what is read once the rows are chosen: later filters, sums, distinct keys, breakdowns
     used = {n for names in names_read(d).values() for n in names}
-
+    counts: list[tuple[Window, coverage.Span]] = []
     den_rows: _Rows | None = None
     if den_spec is not None:
         assert den_spec.table is not None
-        den_rows = _select(
-            cache.get(den_spec.table), den_spec, den_spec.window or d.window, d, m0, m1, used
-        )
+        den_window = den_spec.window or d.window
+        den_rows, span = _select(cache.get(den_spec.table), den_spec, den_window, d, m0, m1, used)
+        counts.append((den_window, span))
     if num_spec.is_subset:
         assert den_rows is not None and den_spec is not None
         row_conditions, bounds = _split_filter(num_spec.filter)
@@ -472,54 +564,101 @@ def _figures(d: Definition, cache: _TableCache, m0: int, months: int) -> _Figure
         for c in row_conditions:
             mask &= evaluate_mask_node(c, den_rows.frame)
         num_rows = _apply_bounds(den_rows.take(mask), bounds)
-        num_counting = num_spec if num_spec.count is not None else den_spec
-    else:
-        assert num_spec.table is not None
-        num_rows = _select(
-            cache.get(num_spec.table), num_spec, num_spec.window or d.window, d, m0, m1, used
-        )
-        num_counting = num_spec
+        counting = num_spec if num_spec.count is not None else den_spec
+        return _Chosen(num_rows, counting, den_rows, counts)
+    assert num_spec.table is not None
+    num_window = num_spec.window or d.window
+    num_rows, span = _select(cache.get(num_spec.table), num_spec, num_window, d, m0, m1, used)
+    counts.append((num_window, span))
+    return _Chosen(num_rows, num_spec, den_rows, counts)
 
-    numerator = _measure(num_rows, num_spec, num_counting, m0, months, None, 1)
-    denominator = (
-        _measure(den_rows, den_spec, den_spec, m0, months, None, 1)
-        if den_rows is not None and den_spec is not None
-        else None
+
+@dataclass
+class _Groups:
+    """A breakdown's values and each chosen row's value code (None: no breakdown codes)."""
+
+    values: list[str]
+    numerator: np.ndarray | None
+    denominator: np.ndarray | None
+    share: bool
+    """Each value's share of the whole denominator (A3: % of audits in each grade)."""
+
+
+def _groups(d: Definition, chosen: _Chosen) -> _Groups:
+    if d.breakdown is None:
+        return _Groups([], None, None, False)
+    column = d.breakdown.column
+    den_rows = chosen.denominator
+    spec = d.denominator or d.numerator
+    declared = declared_categories(d, (spec.table if spec is not None else None) or "")
+    if d.breakdown.denominator == "total" and den_rows is not None:
+        values = _categories([den_rows.frame], column, declared)
+        return _Groups(values, None, _group_codes(den_rows.frame, column, values), True)
+    frames = [chosen.numerator.frame] + ([den_rows.frame] if den_rows is not None else [])
+    values = _categories(frames, column, declared)
+    return _Groups(
+        values,
+        _group_codes(chosen.numerator.frame, column, values),
+        None if den_rows is None else _group_codes(den_rows.frame, column, values),
+        False,
     )
-    groups = [""]
-    if d.breakdown is not None:
-        column = d.breakdown.column
-        if d.breakdown.denominator == "total" and den_rows is not None and den_spec is not None:
-            # each value's share of the whole denominator (A3: % of audits in each grade)
-            cats = _categories([den_rows.frame], column)
-            codes = _group_codes(den_rows.frame, column, cats)
-            by_group = _measure(den_rows, den_spec, den_spec, m0, months, codes, len(cats))
-            numerator = np.vstack([numerator, by_group])
-            if denominator is not None:
-                denominator = np.vstack([denominator] + [denominator] * len(cats))
-        else:
-            frames = [num_rows.frame] + ([den_rows.frame] if den_rows is not None else [])
-            cats = _categories(frames, column)
-            num_codes = _group_codes(num_rows.frame, column, cats)
-            numerator = np.vstack(
-                [
-                    numerator,
-                    _measure(num_rows, num_spec, num_counting, m0, months, num_codes, len(cats)),
-                ]
-            )
-            if denominator is not None and den_rows is not None and den_spec is not None:
-                den_codes = _group_codes(den_rows.frame, column, cats)
-                denominator = np.vstack(
-                    [
-                        denominator,
-                        _measure(den_rows, den_spec, den_spec, m0, months, den_codes, len(cats)),
-                    ]
-                )
-        groups += cats
-    return _Figures(groups, numerator, denominator)
+
+
+def _figures(d: Definition, cache: _TableCache, m0: int, months: int) -> _Figures:
+    chosen = _choose(d, cache, m0, m0 + months - 1)
+    groups = _groups(d, chosen)
+    n = len(groups.values)
+
+    def by_group(rows: _Rows, spec: Count, counting: Count, codes: np.ndarray | None) -> np.ndarray:
+        whole = _measure(rows, spec, counting, m0, months, None, 1)
+        if codes is None:
+            return whole
+        return np.vstack([whole, _measure(rows, spec, counting, m0, months, codes, n)])
+
+    def unknown(rows: _Rows, spec: Count, codes: np.ndarray | None) -> np.ndarray | None:
+        whole = _not_computable(rows, spec, m0, months, None, 1)
+        if whole is None or codes is None:
+            return whole if whole is None or not groups.share else np.vstack([whole] * (n + 1))
+        parts = _not_computable(rows, spec, m0, months, codes, n)
+        assert parts is not None
+        return np.vstack([whole, parts])
+
+    num_spec, den_spec, den_rows = d.numerator, d.denominator, chosen.denominator
+    assert num_spec is not None
+    num_codes = groups.numerator
+    numerator = by_group(chosen.numerator, num_spec, chosen.numerator_counting, num_codes)
+    not_computable: list[tuple[str, str, np.ndarray]] = []
+    bad = unknown(chosen.numerator, num_spec, num_codes)
+    if bad is not None and num_spec.sum is not None:
+        not_computable.append(("numerator", num_spec.sum, bad))
+    denominator: np.ndarray | None = None
+    if den_rows is not None and den_spec is not None:
+        # a share breakdown divides each value's count by the whole denominator
+        den_codes = None if groups.share else groups.denominator
+        denominator = by_group(den_rows, den_spec, den_spec, den_codes)
+        bad = unknown(den_rows, den_spec, den_codes)
+        if bad is not None and den_spec.sum is not None:
+            not_computable.append(("denominator", den_spec.sum, bad))
+        if groups.share and groups.denominator is not None:
+            parts = _measure(den_rows, den_spec, den_spec, m0, months, groups.denominator, n)
+            numerator = np.vstack([numerator, parts])
+            denominator = np.vstack([denominator] * (n + 1))
+    which = _cases_spec(d, num_spec, den_spec)
+    cases = {"numerator": numerator, "denominator": denominator}.get(which or "")
+    if groups.share and cases is not None:
+        cases = np.vstack([cases[:1]] * (n + 1))  # a share rests on the whole figure's cases
+    return _Figures(
+        ["", *groups.values], numerator, denominator, chosen.counts, not_computable, cases
+    )
 
 
 # --- the public call ----------------------------------------------------------------------------
+
+
+def _extract_date(extract: Any) -> dt.date | None:
+    """The manifest's extract date, for an Extract that has one."""
+    when = getattr(getattr(extract, "manifest", None), "extract_date", None)
+    return when if isinstance(when, dt.date) else None
 
 
 def _tables_of(extract: Any) -> Tables:
@@ -536,14 +675,22 @@ def compute(
     *,
     definition_set: str | None = None,
     progress: Progress | None = None,
+    partial_windows: bool = False,
+    extract_date: dt.date | None = None,
 ) -> pd.DataFrame:
     """Compute and rate every definition for the periods covering ``months`` (month indices).
 
     One row per indicator × period (× breakdown value), in definition order, then period, with
     the columns of :data:`OUTPUT_COLUMNS`. An indicator that cannot be computed is NO DATA with
-    the reason in ``note``; it never raises for one indicator's sake.
+    the reason in ``note``; it never raises for one indicator's sake. So is a period the
+    extract does not cover (kpi_engine.coverage): after ``extract_date`` (default: the
+    manifest's), after a table's last record, or with a window reaching back before a table's
+    first record unless ``partial_windows`` (or the definition's ``window.partial``).
     """
     tables = _tables_of(extract)
+    if extract_date is None:
+        extract_date = _extract_date(extract)
+    scope = _Scope(definition_set or "", extract_date, partial_windows)
     if isinstance(definitions, DefinitionSet):
         definition_set = definition_set or definitions.name
         defs = list(definitions.definitions)
@@ -555,7 +702,7 @@ def compute(
     cache = _TableCache(tables, defs)
 
     def rows_of(d: Definition) -> list[dict[str, object]]:
-        rows = _indicator_rows(d, periods_for(wanted, d.frequency), cache, definition_set or "")
+        rows = _indicator_rows(d, periods_for(wanted, d.frequency), cache, scope)
         cache.done_with(d)
         return rows
 
@@ -570,11 +717,21 @@ def compute(
     frame = pd.DataFrame.from_records(records, columns=OUTPUT_COLUMNS)
     for column in ("numerator", "denominator", "value", "target", "tolerance"):
         frame[column] = frame[column].astype(float)
+    frame["low_count"] = frame["low_count"].astype(bool)
     return frame
 
 
+@dataclass(frozen=True)
+class _Scope:
+    """What a run says about every indicator: its set, the extract's date, partial windows."""
+
+    set_name: str
+    extract_date: dt.date | None
+    partial_windows: bool
+
+
 def _indicator_rows(
-    d: Definition, periods: list[Period], cache: _TableCache, set_name: str
+    d: Definition, periods: list[Period], cache: _TableCache, scope: _Scope
 ) -> list[dict[str, object]]:
     if not periods:
         return []
@@ -588,7 +745,7 @@ def _indicator_rows(
         "polarity": d.polarity.value,
         "target": target,
         "tolerance": tolerance,
-        "definition_set": set_name,
+        "definition_set": scope.set_name,
         "definition_hash": d.content_hash(),
         "variation": "",
         "assurance": "",
@@ -601,7 +758,7 @@ def _indicator_rows(
         m0 = min(p.end_index for p in periods)
         months = max(p.end_index for p in periods) - m0 + 1
         try:
-            figures = _figures(d, cache, m0, months)
+            figures = _figures(d.bound(), cache, m0, months)
         except NoData as e:
             note = str(e)
         except derivations.MissingTableError as e:
@@ -609,27 +766,30 @@ def _indicator_rows(
 
     rows: list[dict[str, object]] = []
     groups = figures.groups if figures is not None else [""]
+    threshold = d.min_count if d.min_count is not None else DEFAULT_MIN_COUNT
+    share = d.breakdown is not None and d.breakdown.denominator == "total"
     for p in periods:
-        numerators = np.full(len(groups), np.nan)
-        denominators = np.full(len(groups), np.nan)
-        if figures is not None:
-            i = p.end_index - m0
-            numerators = figures.numerator[:, i].astype(float)
-            if figures.denominator is not None:
-                denominators = figures.denominator[:, i].astype(float)
+        if figures is None:
+            numerators, denominators = np.full(1, np.nan), np.full(1, np.nan)
+            notes, cases = [note], None
+        else:
+            numerators, denominators, notes, cases = _at_period(
+                figures, p, p.end_index - m0, d, scope
+            )
         values = _values(d, numerators, denominators)
         rounded = round_reported(values, d.rounding)
         statuses = rate_values(rounded, d.rating, d.polarity)
         for j, group in enumerate(groups):
             status = statuses[j]
-            share_row = (
-                group != "" and d.breakdown is not None and d.breakdown.denominator == "total"
-            )
-            if share_row and status is not RatingStatus.no_data:
+            if share and group != "" and status is not RatingStatus.no_data:
                 status = RatingStatus.no_target  # a grade's share is reported, not rated
-            row_note = note
-            if figures is not None and np.isnan(values[j]):
-                row_note = "zero denominator" if denominators[j] == 0 else "no value"
+            row_note = notes[j]
+            if figures is not None and not row_note and np.isnan(values[j]):
+                row_note = "no value"
+            n = int(cases[j]) if cases is not None else 0
+            flagged = 0 < n < threshold and not np.isnan(rounded[j])
+            if flagged:
+                row_note = f"low count: {n} case{'s' if n != 1 else ''} (threshold {threshold})"
             rows.append(
                 {
                     **base,
@@ -643,9 +803,53 @@ def _indicator_rows(
                     "status": status.value,
                     "rag": status.rag,
                     "note": row_note,
+                    "low_count": flagged,
                 }
             )
     return rows
+
+
+def _at_period(
+    figures: _Figures, p: Period, i: int, d: Definition, scope: _Scope
+) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray | None]:
+    """Numerators, denominators, notes and cases of each group for period ``p`` (month ``i``
+    of the figures): all NaN with the reason when the extract does not cover the period."""
+    n = len(figures.groups)
+    gap = coverage.gap(p, figures.counts, scope.extract_date, scope.partial_windows)
+    if gap:
+        return np.full(n, np.nan), np.full(n, np.nan), [gap] * n, None
+    numerators = figures.numerator[:, i].astype(float)
+    denominators = np.full(n, np.nan)
+    if figures.denominator is not None:
+        denominators = figures.denominator[:, i].astype(float)
+    notes, unknown = _figure_notes(figures, i, denominators, d)
+    numerators[unknown] = np.nan
+    denominators[unknown] = np.nan
+    cases = None if figures.cases is None else figures.cases[:, i]
+    return numerators, denominators, notes, cases
+
+
+def _figure_notes(
+    figures: _Figures, i: int, denominators: np.ndarray, d: Definition
+) -> tuple[list[str], np.ndarray]:
+    """Why each group's figure in month ``i`` has no value ("" where it has one), and which
+    groups have rows whose sum gives no number (their figure is withheld, not rated)."""
+    notes = [""] * len(figures.groups)
+    unknown = np.zeros(len(figures.groups), dtype=bool)
+    for j in range(len(figures.groups)):
+        for part, expression, rows in figures.not_computable:
+            n = int(rows[j, i])
+            if n:
+                notes[j] = (
+                    f"{part}: {n} row{'s' if n != 1 else ''} not computable "
+                    f"({expression!r} gives no number: a null, or a division by zero)"
+                )
+                unknown[j] = True
+                break
+        else:
+            if d.unit.has_denominator and denominators[j] == 0:
+                notes[j] = "zero denominator"
+    return notes, unknown
 
 
 def _values(d: Definition, numerators: np.ndarray, denominators: np.ndarray) -> np.ndarray:
@@ -674,7 +878,7 @@ def members(extract: Any, definition: Definition, month: int) -> pd.DataFrame:
     distinct count the key column (``child_id``) says which child a record belongs to.
     Raises :class:`NoData` when the indicator cannot be computed.
     """
-    d = definition
+    d = definition.bound()
     if d.status is not Status.active:
         raise NoData(f"{d.status.value.replace('_', ' ')}: {d.status_note}")
     assert d.window is not None and d.numerator is not None
@@ -686,9 +890,13 @@ def members(extract: Any, definition: Definition, month: int) -> pd.DataFrame:
         if missing:
             raise NoData(f"needs table {', '.join(missing)}, absent from the extract")
 
+    counts: list[tuple[Window, coverage.Span]] = []
+
     def at_period(spec: Count) -> _Rows:
-        assert spec.table is not None
-        rows = _select(cache.get(spec.table), spec, spec.window or d.window, d, m, m)  # type: ignore[arg-type]
+        assert spec.table is not None and d.window is not None
+        window = spec.window or d.window
+        rows, span = _select(cache.get(spec.table), spec, window, d, m, m)
+        counts.append((window, span))
         return rows.take((rows.lo <= m) & (rows.hi >= m))
 
     num_spec, den_spec = d.numerator, d.denominator
@@ -713,6 +921,9 @@ def members(extract: Any, definition: Definition, month: int) -> pd.DataFrame:
         frame = pd.concat(parts, ignore_index=True)
         front = ["in_numerator", "in_denominator"]
         frame = frame[front + [c for c in frame.columns if c not in front]]
+    gap = coverage.gap(period, counts, _extract_date(extract), partial=False)
+    if gap:  # the same records a NO DATA figure would not rest on
+        raise NoData(gap)
     frame.insert(0, "period", period.label)
     frame.insert(0, "indicator_id", d.id)
     return frame.reset_index(drop=True)

@@ -19,6 +19,7 @@ from kpi_engine import calendar
 from kpi_engine.expressions import (
     COMPARISON_OPS,
     PERIOD_NAMES,
+    SHIFT_LIMITS,
     Binary,
     Call,
     InList,
@@ -148,6 +149,8 @@ def _arithmetic(op: str, left: Value, right: Value) -> Value:
         return a - b
     if op == "*":
         return a * b
+    if not isinstance(a, pd.Series | np.ndarray):
+        a = np.float64(a)  # numpy's float: 1 / 0 is inf (then null), not ZeroDivisionError
     with np.errstate(divide="ignore", invalid="ignore"):
         out = a / b
     if isinstance(out, pd.Series):
@@ -157,6 +160,16 @@ def _arithmetic(op: str, left: Value, right: Value) -> Value:
     return out
 
 
+def _within(n: Value, limit: int) -> Value:
+    """A date shift, null where it is beyond ``limit`` (the date would leave the calendar)."""
+    if isinstance(n, pd.Series):
+        numbers = pd.to_numeric(n, errors="coerce").astype(float)
+        return numbers.where(numbers.abs() <= limit)
+    if n is None or abs(float(n)) > limit:
+        return np.nan
+    return float(n)
+
+
 def _call(node: Call, frame: pd.DataFrame) -> Value:
     fn = node.function
     args = [evaluate(a, frame) for a in node.args]
@@ -164,7 +177,7 @@ def _call(node: Call, frame: pd.DataFrame) -> Value:
         return pd.Timestamp(str(args[0]))
     if fn in ("add_days", "add_months", "add_years"):
         dates = _as_series(_as_dates(args[0]), frame)
-        n = args[1]
+        n = _within(args[1], SHIFT_LIMITS[fn])
         if isinstance(n, float) and n.is_integer():
             n = int(n)
         if fn == "add_days":

@@ -26,10 +26,17 @@ Grammar (lowest precedence first)::
 ``period_end`` names the last day of the period being computed. So that every period can be
 computed in one pass, it may only appear as one side of a comparison whose other side does not
 mention it (``period_end >= add_years(date_of_birth, 16)``), combined with other terms by ``and``.
+
+Limits: an expression is at most :data:`MAX_LENGTH` characters and nests at most
+:data:`MAX_DEPTH` levels (brackets, ``not``, ``-``, and chains of operators such as
+``a + b + c``, which build a tree as deep as they are long). Real filters are under 200
+characters and 10 levels; the limits keep the recursive parser, checker and evaluator far from
+Python's recursion limit whatever a definition file holds.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -40,6 +47,10 @@ ValueType = Literal["number", "string", "bool", "date", "datetime", "null"]
 PERIOD_NAMES = ("period_end",)
 KEYWORDS = {"and", "or", "not", "in", "is", "null", "true", "false"}
 COMPARISON_OPS = ("==", "!=", "<=", ">=", "<", ">")
+MAX_LENGTH = 4_000
+"""Characters in one expression."""
+MAX_DEPTH = 40
+"""Nesting levels of one expression's tree."""
 # Python words that are never names here: named in the error so the intent is obvious.
 _FORBIDDEN_WORDS = {"import", "lambda", "def", "class", "exec", "eval", "__import__", "if", "else"}
 
@@ -117,6 +128,27 @@ def tokenize(text: str) -> list[Token]:
         pos = m.end()
     tokens.append(Token("end", "", len(text) + 1))
     return tokens
+
+
+def substitute(text: str, constants: Mapping[str, float]) -> str:
+    """``text`` with each name in ``constants`` replaced by its number (a definition's
+    ``parameters``), token by token, so the engine sees the literal it would have seen had the
+    value been written in place."""
+    if not constants:
+        return text
+    out = text
+    for t in reversed(tokenize(text)):
+        if t.kind == "name" and t.value in constants:
+            start = t.position - 1
+            out = out[:start] + number_text(constants[t.value]) + out[start + len(t.value) :]
+    return out
+
+
+def number_text(value: float) -> str:
+    """A number as the language writes it (no exponent: 0.00001, not 1e-05)."""
+    if float(value).is_integer():
+        return str(int(value))
+    return f"{value:.10f}".rstrip("0")
 
 
 # --- tree -------------------------------------------------------------------------------------
@@ -208,9 +240,20 @@ class IsNull(Node):
 
 class _Parser:
     def __init__(self, text: str) -> None:
+        if len(text) > MAX_LENGTH:
+            raise ExpressionError(
+                f"the expression is {len(text):,} characters long (limit {MAX_LENGTH:,})", 1, text
+            )
         self.text = text
         self.tokens = tokenize(text)
         self.i = 0
+        self.depth = 0
+
+    def nest(self) -> None:
+        """Enter one level of the grammar's recursion (brackets, arguments, not, minus)."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.error(f"nested more than {MAX_DEPTH} levels deep (limit {MAX_DEPTH})")
 
     @property
     def tok(self) -> Token:
@@ -245,11 +288,13 @@ class _Parser:
         return node
 
     def parse_or(self) -> Node:
+        self.nest()
         first = self.parse_and()
         operands = [first]
         while self.is_word("or"):
             self.advance()
             operands.append(self.parse_and())
+        self.depth -= 1
         return first if len(operands) == 1 else Logical(first.position, "or", tuple(operands))
 
     def parse_and(self) -> Node:
@@ -263,7 +308,10 @@ class _Parser:
     def parse_not(self) -> Node:
         if self.is_word("not"):
             t = self.advance()
-            return Unary(t.position, "not", self.parse_not())
+            self.nest()
+            node = Unary(t.position, "not", self.parse_not())
+            self.depth -= 1
+            return node
         return self.parse_comparison()
 
     def parse_comparison(self) -> Node:
@@ -326,22 +374,38 @@ class _Parser:
 
     def parse_sum(self) -> Node:
         node = self.parse_product()
+        chained = 0
         while self.is_op("+") or self.is_op("-"):
+            chained = self.chain(chained)
             op = self.advance().value
             node = Binary(node.position, op, node, self.parse_product())
         return node
 
     def parse_product(self) -> Node:
         node = self.parse_unary()
+        chained = 0
         while self.is_op("*") or self.is_op("/"):
+            chained = self.chain(chained)
             op = self.advance().value
             node = Binary(node.position, op, node, self.parse_unary())
         return node
 
+    def chain(self, chained: int) -> int:
+        """One more operator in ``a + b + c ...``: each nests the tree a level deeper."""
+        if chained + self.depth + 2 > MAX_DEPTH:  # the chain, a comparison above, a leaf below
+            raise self.error(
+                f"nested more than {MAX_DEPTH} levels deep, each operator of a chain a level "
+                f"(limit {MAX_DEPTH})"
+            )
+        return chained + 1
+
     def parse_unary(self) -> Node:
         if self.is_op("-"):
             t = self.advance()
-            return Unary(t.position, "-", self.parse_unary())
+            self.nest()
+            node = Unary(t.position, "-", self.parse_unary())
+            self.depth -= 1
+            return node
         return self.parse_atom()
 
     def parse_atom(self) -> Node:
@@ -397,9 +461,29 @@ def _describe(t: Token) -> str:
     return f"'{t.value}'"
 
 
+def depth(node: Node) -> int:
+    """Levels of the tree under ``node``, counted without recursion (chains can be long)."""
+    deepest = 0
+    stack = [(node, 1)]
+    while stack:
+        n, level = stack.pop()
+        deepest = max(deepest, level)
+        stack.extend((c, level + 1) for c in n.children())
+    return deepest
+
+
 def parse(text: str) -> Node:
-    """Parse ``text`` into a tree (syntax only; see :func:`check` for names and types)."""
-    return _Parser(text).parse()
+    """Parse ``text`` into a tree (syntax only; see :func:`check` for names and types).
+
+    Raises ExpressionError past :data:`MAX_LENGTH` or :data:`MAX_DEPTH`.
+    """
+    tree = _Parser(text).parse()
+    levels = depth(tree)
+    if levels > MAX_DEPTH:  # brackets within chains within brackets ...
+        raise ExpressionError(
+            f"the expression nests {levels} levels deep (limit {MAX_DEPTH})", tree.position, text
+        )
+    return tree
 
 
 # --- functions and type checking ---------------------------------------------------------------
@@ -444,6 +528,12 @@ FUNCTIONS: dict[str, Function] = {
         "the first argument, or the second where the first is null",
     ),
 }
+
+
+SHIFT_LIMITS = {"add_days": 36_600, "add_months": 1_200, "add_years": 100}
+"""How far the date functions move a date (100 years): beyond it a date leaves the calendar
+the engine holds (years 1677-2262). A literal beyond it is a definition error; a value from a
+column beyond it gives null."""
 
 
 def _names_in(node: Node) -> set[str]:
@@ -545,15 +635,39 @@ class _Checker:
                 value = arg.value if isinstance(arg, Literal_) else None
                 if not (isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value)):
                     self.err("date() takes a quoted ISO date such as '2015-04-01'", arg)
+                elif not _plausible_date(value):
+                    self.err(f"date() needs a real date from 1900 to 2250 (got {value!r})", arg)
             elif t is not None and t != "null" and t not in allowed:
                 self.err(
                     f"argument {i + 1} of {n.function}() must be {' or '.join(allowed)} (got {t})",
                     arg,
                 )
+        self.check_shift(n)
         if n.function in ("if_else", "coalesce"):
-            # the result has the type of the value arguments
+            # the result has the type of the value arguments, which must agree
+            one, other = types[-2], types[-1]
+            known = one not in (None, "null") and other not in (None, "null")
+            if known and _family(one) != _family(other):  # type: ignore[arg-type]
+                self.err(
+                    f"{n.function}() gives {one} or {other}: both values must be of one type", n
+                )
             return types[1] if types[1] != "null" else types[-1]
         return fn.result
+
+    def check_shift(self, n: Call) -> None:
+        """A literal date shift beyond :data:`SHIFT_LIMITS` (a column's is null at run time)."""
+        limit = SHIFT_LIMITS.get(n.function)
+        if limit is None or len(n.args) != 2:
+            return
+        shift = n.args[1]
+        if isinstance(shift, Unary) and shift.op == "-":
+            shift = shift.operand
+        if not isinstance(shift, Literal_):
+            return
+        if isinstance(shift.value, float) and abs(shift.value) > limit:
+            unit = n.function.removeprefix("add_")
+            got = number_text(shift.value)
+            self.err(f"{n.function}() moves a date at most {limit:,} {unit} (got {got})", shift)
 
     def binary_type(self, n: Binary) -> ValueType | None:
         lt, rt = self.type_of(n.left), self.type_of(n.right)
@@ -603,6 +717,14 @@ def check_value(
     if mentions_period(node):
         checker.err("period_end is not allowed here", node)
     return checker.errors
+
+
+def _plausible_date(text: str) -> bool:
+    try:
+        value = dt.date.fromisoformat(text)
+    except ValueError:
+        return False
+    return 1900 <= value.year <= 2250  # the engine holds 1677-2262; 2200 is a "never" date
 
 
 def _family(t: ValueType) -> str:

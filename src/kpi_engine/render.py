@@ -270,8 +270,8 @@ def _lines(frame: pd.DataFrame, by_id: dict[str, Definition], mixed: bool) -> li
             "target": "" if is_breakdown else describe_rating(d),
             "short": "" if is_breakdown else short_rating(d),
         }
-        if row["note"] and status == "NO DATA":
-            # the reason goes under the table, so the rating column stays narrow
+        if row["note"] and (status == "NO DATA" or row.get("low_count")):
+            # the reason (or a low count's caveat) goes under the table: the column stays narrow
             notes += 1
             cells["note"] = f"{row['indicator_id']}: {row['note']}"
             rating.append(f" [{notes}]", style="dim")
@@ -373,6 +373,10 @@ def definition_details(d: Definition) -> list[tuple[str, str]]:
         rows.append(("breakdown", f"by {d.breakdown.column} ({d.breakdown.denominator})"))
     if d.replaces:
         rows.append(("replaces", d.replaces))
+    if d.parameters:
+        rows.append(("parameters", ", ".join(f"{k} = {v:g}" for k, v in d.parameters.items())))
+    if d.min_count is not None:
+        rows.append(("min_count", str(d.min_count)))
     rows += [("description", " ".join(d.description.split()))]
     rows += [("source", " ".join(d.source.split())), ("hash", d.content_hash())]
     return rows

@@ -143,13 +143,23 @@ def compute_run(
     first: str | None = None,
     last: str | None = None,
     progress: engine.Progress | None = None,
+    partial_windows: bool = False,
 ) -> RunResult:
-    """Load the extract (only the tables needed) and compute the requested periods."""
+    """Load the extract (only the tables needed) and compute the requested periods.
+
+    ``partial_windows`` reports windows reaching back before a table's first record (by
+    default NO DATA, as each definition's ``window.partial`` says; kpi_engine.coverage).
+    """
     definitions = select_definitions(definition_set, indicators)
     # dangling references are warnings that never change a figure: kpi validate reports them
     extract = load_extract(extracts, columns=columns_needed(definitions), references=False)
     months = resolve_months(extract, period, first, last)
     results = compute_assessed(
-        extract, definitions, months, definition_set=definition_set.name, progress=progress
+        extract,
+        definitions,
+        months,
+        definition_set=definition_set.name,
+        progress=progress,
+        partial_windows=partial_windows,
     )
     return RunResult(results, definition_set, tuple(definitions), extract, tuple(months))

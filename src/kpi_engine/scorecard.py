@@ -23,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from kpi_engine import engine
+from kpi_engine import coverage, engine
 from kpi_engine.definitions import (
     Definition,
     DefinitionSet,
@@ -71,6 +71,7 @@ WIDE_COLUMNS = [
     "definition_set",
     "definition_hash",
     "note",
+    "low_count",
     "variation",
     "assurance",
 ]
@@ -324,7 +325,9 @@ def _months_needed(
 
 def _value_at(rows: Mapping[str, Mapping[str, Any]], end: int) -> float:
     row = rows.get(month_label(end))
-    return math.nan if row is None else float(row["value"])
+    if row is None or row["status"] == "NO DATA":  # never a figure, never judged by the trend
+        return math.nan
+    return float(row["value"])
 
 
 def build_scorecard(
@@ -396,6 +399,7 @@ def build_scorecard(
     wide = pd.DataFrame.from_records(rows, columns=WIDE_COLUMNS)
     for column in ("baseline", *QUARTER_COLUMNS, "latest", "target", "tolerance", "benchmark"):
         wide[column] = wide[column].astype(float)
+    warnings += _coverage_warnings(wide, month)
     for w in warnings:
         log.warning(w)
     return Scorecard(
@@ -409,6 +413,22 @@ def build_scorecard(
         benchmarks=benchmarks,
         warnings=tuple(warnings),
     )
+
+
+def _coverage_warnings(wide: pd.DataFrame, month: int) -> list[str]:
+    """A warning for measures whose latest figure is NO DATA because the extract does not
+    cover the period (kpi_engine.coverage), and one for figures resting on few cases."""
+    out: list[str] = []
+    uncovered = wide[(wide["status"] == "NO DATA") & wide["note"].map(coverage.is_gap)]
+    if len(uncovered):
+        out.append(
+            f"{len(uncovered)} of {len(wide)} measures have no figure for {month_label(month)}: "
+            f"{uncovered['note'].iloc[0]}"
+        )
+    low = wide[wide["low_count"]]
+    if len(low):
+        out.append(f"low counts (rated with care): {', '.join(low['indicator_id'])}")
+    return out
 
 
 def _wide_row(
@@ -460,6 +480,7 @@ def _wide_row(
         "definition_set": latest.get("definition_set", ""),
         "definition_hash": d.content_hash(),
         "note": latest.get("note", ""),
+        "low_count": bool(latest.get("low_count", False)),
         "variation": latest.get("variation", ""),
         "assurance": latest.get("assurance", ""),
     }

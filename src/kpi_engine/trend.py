@@ -16,7 +16,9 @@ The rule (documented for the cron job's readers in docs/cron.md, "The 6-month tr
 - **Direction**: beyond the band, a rise is *improving* when higher is better and *declining*
   when lower is better; a fall the reverse.
 - **No data**: no latest value, fewer than half of the reference periods with a value, or no
-  reference periods at all (annual measures) → blank, never a guess.
+  reference periods at all (annual measures) → blank, never a guess. A NO DATA period (one the
+  extract does not cover, a zero denominator) has no value here: it is never judged, never a
+  zero that "improves".
 
 Values are the reported (rounded) figures, the same ones the scorecard prints.
 """

@@ -3,7 +3,8 @@
 Like pandera's lazy validation, nothing stops at the first problem: a whole folder is read,
 every problem is collected as a :class:`Problem`, and the caller decides what to do with them.
 YAML is read with the safe loader only, so a tag that would construct a Python object is an
-error, never an object.
+error, never an object, and within limits (``kpi_engine.bounded_yaml``: size, nodes, aliases,
+depth), so a hostile file is refused before it is built.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from kpi_engine import derived, expressions
+from kpi_engine import bounded_yaml, derived, expressions
 from kpi_engine.definitions import (
     Count,
     Definition,
@@ -85,8 +86,8 @@ class _Document:
 
     def __init__(self, path: Path, text: str) -> None:
         self.path = path
-        self.node = yaml.compose(text, Loader=yaml.SafeLoader)
-        self.data: Any = yaml.load(text, Loader=yaml.SafeLoader) if self.node is not None else None
+        self.node = bounded_yaml.compose(text)
+        self.data: Any = bounded_yaml.construct(self.node) if self.node is not None else None
 
     def locate(self, loc: Sequence[str | int]) -> tuple[int | None, int | None, yaml.Node | None]:
         """Line, column (1-based) and node of ``loc``; the nearest enclosing key if it is absent."""
@@ -138,6 +139,14 @@ def _duplicate_keys(node: yaml.Node | None, path: str) -> list[Problem]:
 
 def _read_yaml(path: Path) -> tuple[_Document | None, list[Problem]]:
     shown = str(path)
+    limit = bounded_yaml.DEFINITION_LIMITS.max_bytes
+    try:
+        size = path.stat().st_size
+    except OSError as e:
+        return None, [Problem(shown, None, None, "", f"cannot read: {e.strerror}")]
+    if size > limit:  # refused unread: a 50 MB file costs nothing
+        message = f"refused: the file is {size:,} bytes; definitions are limited to {limit:,}"
+        return None, [Problem(shown, None, None, "yaml", message + " (limit max_bytes)")]
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as e:
@@ -156,6 +165,17 @@ def _read_yaml(path: Path) -> tuple[_Document | None, list[Problem]]:
                 mark.column + 1 if mark else None,
                 "yaml",
                 f"tag {tag!r} is not allowed: definitions are data and never construct objects",
+            )
+        ]
+    except bounded_yaml.LimitError as e:
+        mark = e.problem_mark
+        return None, [
+            Problem(
+                shown,
+                mark.line + 1 if mark else None,
+                mark.column + 1 if mark else None,
+                "yaml",
+                f"refused: {e.problem}",
             )
         ]
     except yaml.MarkedYAMLError as e:
@@ -284,6 +304,23 @@ def _check_count(
             )
         )
         return problems
+    for name in d.parameters:
+        if name in columns:
+            line, col, _ = doc.locate(["parameters", name])
+            problems.append(
+                Problem(
+                    path,
+                    line,
+                    col,
+                    f"parameters.{name}",
+                    f"{name!r} is a column of table {table}; name the parameter otherwise",
+                )
+            )
+    # parameters are numbers in expressions (the engine writes their values in)
+    typed: dict[str, expressions.ValueType] = {
+        **{name: "number" for name in d.parameters},
+        **columns,
+    }
 
     def check_filter(field: str, text: str) -> None:
         try:
@@ -291,7 +328,7 @@ def _check_count(
         except expressions.ExpressionError as e:
             problems.extend(_expression_problems(doc, [part, field], text, [e]))
             return
-        errs = expressions.check(tree, text, columns, closest=closest)
+        errs = expressions.check(tree, text, typed, closest=closest)
         problems.extend(_expression_problems(doc, [part, field], text, errs))
 
     def check_value(field: str, text: str, want: tuple[expressions.ValueType, ...]) -> None:
@@ -300,7 +337,7 @@ def _check_count(
         except expressions.ExpressionError as e:
             problems.extend(_expression_problems(doc, [part, field], text, [e]))
             return
-        errs = expressions.check_value(tree, text, columns, want, closest=closest)
+        errs = expressions.check_value(tree, text, typed, want, closest=closest)
         problems.extend(_expression_problems(doc, [part, field], text, errs))
 
     def check_column(field: str, name: str, want: tuple[expressions.ValueType, ...]) -> None:
@@ -447,8 +484,46 @@ def _check_rating(doc: _Document, d: Definition) -> list[Problem]:
     return problems
 
 
+def _unused_parameters(doc: _Document, d: Definition) -> list[Problem]:
+    used: set[str] = set()
+    for spec in (d.numerator, d.denominator):
+        for text in (spec.filter, spec.sum, spec.date) if spec is not None else ():
+            if text is not None:
+                try:
+                    tree = expressions.parse(text)
+                except expressions.ExpressionError:
+                    return []  # reported with the expression, the cause of anything unused
+                used |= {n.name for n in tree.walk() if isinstance(n, expressions.Name)}
+    problems = []
+    for name in d.parameters:
+        if name not in used:
+            line, col, _ = doc.locate(["parameters", name])
+            problems.append(
+                Problem(
+                    str(doc.path),
+                    line,
+                    col,
+                    f"parameters.{name}",
+                    "declared but no filter, sum or date uses it",
+                )
+            )
+    return problems
+
+
 def _check_definition(doc: _Document, d: Definition) -> list[Problem]:
     problems = _check_rating(doc, d)
+    if d.replaces == d.id:
+        line, col, _ = doc.locate(["replaces"])
+        problems.append(
+            Problem(
+                str(doc.path),
+                line,
+                col,
+                "replaces",
+                f"{d.id} replaces itself (got {d.replaces!r}); a retained measure keeps its id "
+                "and names nothing",
+            )
+        )
     if d.status is not Status.active:
         return problems
     if d.denominator is not None:
@@ -472,7 +547,7 @@ def _check_definition(doc: _Document, d: Definition) -> list[Problem]:
                     + (f"; did you mean '{hint}'?" if hint else ""),
                 )
             )
-    return problems
+    return problems + _unused_parameters(doc, d)
 
 
 # --- files and sets ----------------------------------------------------------------------------
@@ -553,9 +628,54 @@ def load_folder(folder: Path) -> tuple[DefinitionSet | None, list[Problem]]:
                     + (f"; did you mean '{hint}'?" if hint else ""),
                 )
             )
+    problems += _lineage_cycles(definitions, seen)
+    if info.min_count is not None:  # the set's small-number threshold, where a file names none
+        definitions = [
+            d if d.min_count is not None else d.model_copy(update={"min_count": info.min_count})
+            for d in definitions
+        ]
     rank = {ref: i for i, ref in enumerate(info.order)}
     definitions.sort(key=lambda d: (rank.get(d.id, len(rank)), d.id))
     return DefinitionSet(info=info, definitions=tuple(definitions), path=str(folder)), problems
+
+
+def _top_level_line(path: Path, key: str) -> int | None:
+    """The line of a top-level ``key:`` in an already-read (small) definition file."""
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if line.startswith(f"{key}:"):
+            return number
+    return None
+
+
+def _lineage_cycles(definitions: Sequence[Definition], files: dict[str, Path]) -> list[Problem]:
+    """Measures of one set that replace each other in a ring (A replaces B replaces A).
+
+    A measure replacing itself is reported by its own file's checks.
+    """
+    replaces = {d.id: d.replaces for d in definitions if d.replaces and d.replaces != d.id}
+    problems: list[Problem] = []
+    reported: set[str] = set()
+    for start in sorted(replaces):
+        ring = [start]
+        current = replaces.get(start)
+        while current is not None and current not in ring and current in replaces:
+            ring.append(current)
+            current = replaces[current]
+        if current != start or start in reported:
+            continue
+        reported.update(ring)
+        path = " -> ".join([*ring, start])
+        problems.append(
+            Problem(
+                str(files[start]),
+                _top_level_line(files[start], "replaces"),
+                1,
+                "replaces",
+                f"measures replace each other in a cycle ({path}); lineage must lead back "
+                "to the previous set",
+            )
+        )
+    return problems
 
 
 def validate_paths(paths: Sequence[Path]) -> tuple[list[DefinitionSet], list[Problem]]:

@@ -49,6 +49,7 @@ def run_or_exit(
     first: str | None = None,
     last: str | None = None,
     show_progress: bool = True,
+    partial_windows: bool = False,
 ) -> RunResult:
     """Load, compute and turn every library error into a message and an exit code."""
     try:
@@ -65,7 +66,13 @@ def run_or_exit(
     try:
         if not live:
             return compute_run(
-                folder, definition_set, indicators=wanted, period=period, first=first, last=last
+                folder,
+                definition_set,
+                indicators=wanted,
+                period=period,
+                first=first,
+                last=last,
+                partial_windows=partial_windows,
             )
         with Progress(
             TextColumn("[progress.description]{task.description}"),
@@ -89,6 +96,7 @@ def run_or_exit(
                 first=first,
                 last=last,
                 progress=step,
+                partial_windows=partial_windows,
             )
     except DefinitionError as e:
         report_problems(e.problems)
@@ -169,6 +177,11 @@ def resolve_format(fmt: str | None, output: Path | None) -> str:
     help="Publication mode: counts 1-5 and what would reveal them written [c] (csv, json, "
     "markdown).",
 )
+@click.option(
+    "--partial-windows",
+    is_flag=True,
+    help="Report windows reaching back before a table's first record [default: NO DATA].",
+)
 def compute(
     extracts: Path | None,
     definitions: str,
@@ -180,6 +193,7 @@ def compute(
     output: Path | None,
     wait: float,
     publish: bool,
+    partial_windows: bool,
 ) -> None:
     """Compute and rate every indicator of a definition set.
 
@@ -197,6 +211,7 @@ def compute(
       kpi compute --from 2015-04 --to 2016-03 --output year.xlsx --wait 600
       kpi compute --indicators A1,A2 --format json
       kpi compute --period 2015-12 --publish --output published.csv
+      kpi compute --period 2010-06 --partial-windows
     """
     fmt = resolve_format(fmt, output)
     if publish and fmt not in ("csv", "json", "markdown"):
@@ -204,7 +219,13 @@ def compute(
 
     def run() -> RunResult:
         result = run_or_exit(
-            extracts, definitions, indicators=indicators, period=period, first=first, last=last
+            extracts,
+            definitions,
+            indicators=indicators,
+            period=period,
+            first=first,
+            last=last,
+            partial_windows=partial_windows,
         )
         if not publish:
             return result

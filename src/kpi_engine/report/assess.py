@@ -9,6 +9,7 @@ counts every month at once, so history costs little) and keeps only the rows ask
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -81,6 +82,8 @@ def compute_assessed(
     *,
     definition_set: str | None = None,
     progress: engine.Progress | None = None,
+    partial_windows: bool = False,
+    extract_date: dt.date | None = None,
 ) -> pd.DataFrame:
     """:func:`engine.compute` for ``months``, with ``variation`` and ``assurance`` filled in.
 
@@ -94,9 +97,22 @@ def compute_assessed(
         defs = list(definitions)
     wanted = sorted(set(months))
     if not wanted:
-        return engine.compute(extract, defs, wanted, definition_set=definition_set)
+        return engine.compute(
+            extract,
+            defs,
+            wanted,
+            definition_set=definition_set,
+            partial_windows=partial_windows,
+            extract_date=extract_date,
+        )
     frame = engine.compute(
-        extract, defs, history_months(wanted), definition_set=definition_set, progress=progress
+        extract,
+        defs,
+        history_months(wanted),
+        definition_set=definition_set,
+        progress=progress,
+        partial_windows=partial_windows,
+        extract_date=extract_date,
     )
     # the rows engine.compute(months) reports: each definition's periods for the wanted months
     labels = {d.content_hash(): {p.label for p in periods_for(wanted, d.frequency)} for d in defs}
