@@ -632,7 +632,9 @@ def test_xlsx_scorecard_has_its_sheet_and_a_metadata_sheet(workspace, tmp_path):
     sheet = book["scorecard"]
     assert [c.value for c in sheet[1]] == WIDE_COLUMNS
     assert [sheet.cell(row=r, column=1).value for r in range(2, 2 + len(ORDER))] == list(ORDER)
-    assert sheet.freeze_panes == "B2" and sheet.auto_filter.ref == f"A1:Y{1 + len(ORDER)}"
+    assert sheet.freeze_panes == "B2" and sheet.auto_filter.ref == (
+        f"A1:{get_column_letter(len(WIDE_COLUMNS))}{1 + len(ORDER)}"
+    )
     rag = get_column_letter(WIDE_COLUMNS.index("rag") + 1)
     assert f"{rag}2:{rag}{1 + len(ORDER)}" in {str(cf.sqref) for cf in sheet.conditional_formatting}
     fields = dict(book["metadata"].iter_rows(min_row=2, values_only=True))

@@ -15,6 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from openpyxl.utils import get_column_letter
 
 from kpi_engine.engine import OUTPUT_COLUMNS
 from kpi_engine.excel import Sheet, workbook
@@ -37,14 +38,14 @@ def results() -> pd.DataFrame:
     rows = [
         ["A3", "Audits RI or better", "children_in_need", True, "", "2015-12", "2015-12-01",
          "2015-12-31", 3.0, 4.0, 75.0, "percent", "higher_is_better", 95.0, 90.0, "OFF TARGET",
-         "Red", "mini", "c6e3421bd695", ""],
+         "Red", "mini", "c6e3421bd695", "", False, "common cause", "consistently missed"],
         ["A3", "Audits RI or better", "children_in_need", True, "good", "2015-12", "2015-12-01",
          "2015-12-31", 1.0, 4.0, 25.0, "percent", "higher_is_better", 95.0, 90.0,
-         "NO TARGET SET", "", "mini", "c6e3421bd695", ""],
+         "NO TARGET SET", "", "mini", "c6e3421bd695", "", False, "", ""],
         ["F2", "Agency social workers", "workforce", False, "", "2015-12", "2015-10-01",
          "2015-12-31", float("nan"), float("nan"), float("nan"), "count", "lower_is_better",
          float("nan"), float("nan"), "NO DATA", "", "mini", "0123456789ab",
-         "=needs table staff, absent from the extract"],
+         "=needs table staff, absent from the extract", False, "", ""],
     ]  # fmt: skip
     return pd.DataFrame(rows, columns=OUTPUT_COLUMNS)
 
@@ -285,7 +286,7 @@ def test_xlsx_percent_figures_keep_their_reported_decimals():
 def test_xlsx_sheet_has_frozen_header_autofilter_fitted_widths_and_rag_formats():
     sheet = read_xlsx(frame_bytes(results(), "xlsx"))["results"]
     assert sheet.freeze_panes == "B2"  # the header row and the id column
-    assert sheet.auto_filter.ref == "A1:T4"
+    assert sheet.auto_filter.ref == f"A1:{get_column_letter(len(OUTPUT_COLUMNS))}4"
     widths = {c: sheet.column_dimensions[c].width for c in "ABEQ"}
     assert widths["A"] >= len("indicator_id") and widths["B"] >= len("Audits RI or better")
     assert widths["Q"] < widths["B"]  # fitted, not one width for all

@@ -106,13 +106,17 @@ def test_computing_on_several_threads_gives_the_figures_of_one(full, monkeypatch
 
 def test_a_run_asks_for_partial_windows_and_reads_the_extract_date_from_the_manifest():
     corporate = kpi_engine.load_definitions("corporate-scorecard")
-    # ADOPTION-DAYS averages 36 months; the sample's adoptions start in November 2008, so the
-    # window to January 2011 (from February 2008) reaches back before them
-    strict = run.compute_run(SAMPLE, corporate, indicators=["ADOPTION-DAYS"], period="2011-01")
+    year_2 = kpi_engine.load_definitions("contract-2016-17")
+    # YOS-REOFFEND looks back over the cohort of the year before; the sample's youth offending
+    # cohort starts in April 2009, so the window to June 2010 (from July 2008) reaches back
+    # before it
+    strict = run.compute_run(SAMPLE, year_2, indicators=["YOS-REOFFEND"], period="2010-06")
     note = strict.results.iloc[0]["note"]
-    assert note.startswith("its 36-month window from 2008-02 starts before the first record")
+    assert note.startswith(
+        "its 12-month window from 2008-07 starts before the first record in yos_cohort (2009-04)"
+    )
     partial = run.compute_run(
-        SAMPLE, corporate, indicators=["ADOPTION-DAYS"], period="2011-01", partial_windows=True
+        SAMPLE, year_2, indicators=["YOS-REOFFEND"], period="2010-06", partial_windows=True
     )
     assert partial.results.iloc[0]["status"] != "NO DATA"
     # the manifest says 2016-04-01: April 2016 is incomplete

@@ -274,10 +274,12 @@ def test_the_columns_come_from_judge_on_the_24_months_ending_at_the_row():
         rating={"target": 1, "tolerance": 2},
         polarity="lower_is_better",
     )
-    month = parse_month("2016-06")
+    # the plans run from January to December 2015: months outside them are NO DATA
+    # (kpi_engine.coverage), which leaves the method's minimum of 12 values
+    month = parse_month("2015-12")
     out = assess.compute_assessed({"cp_plans": SAMPLE}, [d], [month])
     history = assess.compute_assessed({"cp_plans": SAMPLE}, [d], assess.history_months([month]))
-    assert len(history) == 24
+    assert len(history) == 24 and history.value.notna().sum() == 12
     chart = spc.judge(history.value.to_numpy(), LOWER, target=1.0)
     assert out.variation.iloc[0] == chart.variation.value != ""
     assert out.assurance.iloc[0] == chart.assurance.value != ""

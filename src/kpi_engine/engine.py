@@ -690,12 +690,12 @@ def compute(
     tables = _tables_of(extract)
     if extract_date is None:
         extract_date = _extract_date(extract)
-    scope = _Scope(definition_set or "", extract_date, partial_windows)
     if isinstance(definitions, DefinitionSet):
         definition_set = definition_set or definitions.name
         defs = list(definitions.definitions)
     else:
         defs = list(definitions)
+    scope = _Scope(definition_set or "", extract_date, partial_windows)
     wanted = sorted(set(months))
     if not wanted:
         return pd.DataFrame(columns=OUTPUT_COLUMNS)
