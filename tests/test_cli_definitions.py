@@ -38,6 +38,7 @@ MISTYPED_SET = [
     ("compute", "--definitions", "contract-2015-17", "--extracts", str(SAMPLE)),
     ("explain", "A1", "--definitions", "contract-2015-17", "--extracts", str(SAMPLE)),
     ("scorecard", "--definitions", "contract-2015-17", "--extracts", str(SAMPLE)),
+    ("report", "--definitions", "contract-2015-17", "--output", "never-written.html"),
     ("diff", "contract-2015-17", "contract-2016-17"),
     ("diff", "contract-2015-16", "contract-2015-17"),
 ]

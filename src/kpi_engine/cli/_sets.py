@@ -6,8 +6,9 @@ the choices and the closest named: the user mistyped, nothing is wrong with the 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from click.shell_completion import CompletionItem
@@ -43,6 +44,30 @@ class SetName(_ParamType):
 
 
 SET_NAME = SetName()
+
+
+_Command = TypeVar("_Command", bound=Callable[..., Any])
+
+
+def extracts_option() -> Callable[[_Command], _Command]:
+    """``--extracts DIR``, as every command that reads an extract takes it."""
+    return click.option(
+        "--extracts",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="Case-level extract folder [default: the shipped sample_data].",
+    )
+
+
+def definitions_option(default: str) -> Callable[[_Command], _Command]:
+    """``--definitions SET``: a set name (checked, completed, suggested) or a folder."""
+    return click.option(
+        "--definitions",
+        type=SET_NAME,
+        default=default,
+        show_default=True,
+        help="Definition set name or folder.",
+    )
 
 
 def no_indicator(indicator_id: str, searched: Sequence[DefinitionSet]) -> str:

@@ -19,7 +19,7 @@ from kpi_engine.cli._common import (
     stderr_console,
     stdout_console,
 )
-from kpi_engine.cli._sets import SET_NAME
+from kpi_engine.cli._sets import definitions_option, extracts_option
 from kpi_engine.definitions import Definition
 from kpi_engine.extract import ExtractError
 from kpi_engine.locations import LATEST_CONTRACT_SET, sample_data_dir
@@ -133,19 +133,8 @@ def resolve_format(fmt: str | None, output: Path | None) -> str:
 
 
 @click.command()
-@click.option(
-    "--extracts",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Case-level extract folder [default: the shipped sample_data].",
-)
-@click.option(
-    "--definitions",
-    type=SET_NAME,
-    default=LATEST_CONTRACT_SET,
-    show_default=True,
-    help="Definition set name or folder.",
-)
+@extracts_option()
+@definitions_option(LATEST_CONTRACT_SET)
 @click.option("--indicators", default=None, help="Comma-separated indicator ids (default: all).")
 @click.option("--period", default=None, help="One month, YYYY-MM [default: latest complete month].")
 @click.option("--from", "first", default=None, help="First month of a range, YYYY-MM.")

@@ -14,7 +14,7 @@ import click
 
 from kpi_engine import load_definitions
 from kpi_engine.cli._common import EXIT_DATA_ERROR, EXIT_LOCKED, EXIT_USAGE, stdout_console
-from kpi_engine.cli._sets import SET_NAME
+from kpi_engine.cli._sets import definitions_option, extracts_option
 from kpi_engine.extract import ExtractError
 from kpi_engine.locations import SCORECARD_SET, sample_data_dir
 from kpi_engine.lock import LockHeld, exclusive_output
@@ -138,19 +138,8 @@ def _publish_or_exit(
 
 
 @click.command()
-@click.option(
-    "--extracts",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Case-level extract folder [default: the shipped sample_data].",
-)
-@click.option(
-    "--definitions",
-    type=SET_NAME,
-    default=SCORECARD_SET,
-    show_default=True,
-    help="Definition set name or folder.",
-)
+@extracts_option()
+@definitions_option(SCORECARD_SET)
 @click.option(
     "--period", default=None, help="The latest month, YYYY-MM [default: latest complete month]."
 )
