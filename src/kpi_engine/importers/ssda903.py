@@ -1,0 +1,468 @@
+"""One year's SSDA903 (children looked after) return, read into the extract contract's tables.
+
+Both forms (CSV folder, XML file) are first read into raw text tables named by the return's
+fields (``_ssda903_raw``); the mapping below is then one set of whole-column steps. Records get
+derived keys from what identifies them in the return: an episode is its child and DECOM, a
+review its child and REVIEW date, a missing episode its child and MIS_START. A record that
+cannot enter the extract is rejected with the return's file, line (or XML path), field and value.
+See docs/import-ssda903.md for the field-by-field mapping.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from kpi_engine import contract
+from kpi_engine.calendar import add_months, bank_holidays
+from kpi_engine.importers import _stack
+from kpi_engine.importers._common import (
+    FILE,
+    LOCATION,
+    ImportFailure,
+    Rejection,
+    ReturnRead,
+    date_reason,
+    parse_dates,
+    reject_rows,
+    year_end,
+    year_start,
+)
+from kpi_engine.importers._ssda903_raw import read_raw
+
+DATE_FORMATS = ("%d/%m/%Y", "%d/%m/%y")
+SEX = {"1": "M", "2": "F", "M": "M", "F": "F"}
+PARTICIPATED = {"PN1": True, "PN2": True, "PN3": True, "PN4": True, "PN5": True, "PN6": True}
+NOT_PARTICIPATED = ("PN7",)
+ADOPTION_PLACEMENTS = ("A3", "A4", "A5", "A6")
+ADOPTED = ("E11", "E12")
+IN_TOUCH_YES = ("YES",)
+FIRST_REVIEW_WORKING_DAYS = 20
+
+FIELDS: dict[str, dict[str, str]] = {
+    "children": {"child_id": "CHILD", "date_of_birth": "DOB", "sex": "SEX", "ethnicity": "ETHNIC"},
+    "cla_episodes": {
+        "episode_id": "DECOM",
+        "child_id": "CHILD",
+        "start_date": "DECOM",
+        "end_date": "DEC",
+        "reason_new_episode": "RNE",
+        "legal_status": "LS",
+        "placement_type": "PLACE",
+        "placement_provider": "PLACE_PROVIDER",
+        "reason_ceased": "REC",
+    },
+    "cla_reviews": {
+        "review_id": "REVIEW",
+        "child_id": "CHILD",
+        "review_date": "REVIEW",
+        "due_date": "REVIEW",
+        "child_participated": "REVIEW_CODE",
+    },
+    "missing_episodes": {
+        "missing_id": "MIS_START",
+        "child_id": "CHILD",
+        "start_datetime": "MIS_START",
+        "end_datetime": "MIS_END",
+        "looked_after": "MISSING",
+    },
+    "adoptions": {"child_id": "CHILD", "entered_care_date": "DECOM", "matched_date": "DATE_MATCH"},
+    "care_leavers": {"child_id": "CHILD", "date_of_birth": "DOB"},
+    "care_leaver_contacts": {
+        "contact_id": "DOB",
+        "child_id": "CHILD",
+        "contact_date": "DOB",
+        "in_touch": "IN_TOUCH",
+        "activity": "ACTIV",
+        "accommodation_suitable": "ACCOM",
+    },
+}
+"""Per extract table: the return field each column comes from (named in rejections)."""
+
+
+class _Rows:
+    """Rejections of one read, and the rows each table has lost to them."""
+
+    def __init__(self, year: int) -> None:
+        self.year = year
+        self.rejections: list[Rejection] = []
+
+    def reject(
+        self, table: str, frame: pd.DataFrame, field: str, mask: pd.Series | np.ndarray, why: str
+    ) -> np.ndarray:
+        hits = np.asarray(mask, dtype=bool)
+        if hits.any():
+            file = str(frame[FILE].iloc[0])
+            self.rejections += reject_rows(
+                table, file, frame[LOCATION], field, frame.get(field, frame[LOCATION]), hits, why
+            )
+        return hits
+
+    def dates(
+        self, table: str, frame: pd.DataFrame, field: str, bad: np.ndarray
+    ) -> tuple[pd.Series, np.ndarray]:
+        """``field`` read as dates; unreadable ones and ones after the year rejected."""
+        values = frame[field] if field in frame else pd.Series("", index=frame.index)
+        dates, unreadable = parse_dates(values, DATE_FORMATS)
+        bad |= self.reject(table, frame, field, unreadable.to_numpy(), date_reason(DATE_FORMATS))
+        late = (dates > year_end(self.year)).to_numpy()
+        why = f"in the future (after the year's end, 31/03/{self.year})"
+        bad |= self.reject(table, frame, field, late, why)
+        return dates.where(~late), bad
+
+
+def _text(frame: pd.DataFrame, field: str) -> pd.Series:
+    values = frame[field] if field in frame else pd.Series("", index=frame.index, dtype="str")
+    text = values.astype("str").str.strip()
+    return pd.Series(text.mask(text == ""))
+
+
+def _ids(child: pd.Series, dates: pd.Series) -> pd.Series:
+    return pd.Series(child + "/" + dates.dt.strftime("%Y-%m-%d"))
+
+
+def _own(frame: pd.DataFrame, out: pd.DataFrame) -> pd.DataFrame:
+    out[FILE] = frame[FILE].to_numpy()
+    out[LOCATION] = frame[LOCATION].to_numpy()
+    return out
+
+
+def _children(raw: pd.DataFrame, rows: _Rows) -> pd.DataFrame:
+    bad = np.zeros(len(raw), dtype=bool)
+    born, bad = rows.dates("children", raw, "DOB", bad)
+    sex = _text(raw, "SEX").map(SEX)
+    why = "not a SEX code (expected 1 male or 2 female)"
+    bad |= rows.reject("children", raw, "SEX", sex.isna().to_numpy(), why)
+    out = pd.DataFrame(
+        {
+            "child_id": _text(raw, "CHILD"),
+            "date_of_birth": born,
+            "sex": sex,
+            "ethnicity": _text(raw, "ETHNIC"),
+            "disabled": pd.Series(pd.NA, index=raw.index, dtype="boolean"),
+        }
+    )
+    return _own(raw, out)[~bad]
+
+
+def _episodes(raw: pd.DataFrame, rows: _Rows) -> pd.DataFrame:
+    bad = np.zeros(len(raw), dtype=bool)
+    start, bad = rows.dates("cla_episodes", raw, "DECOM", bad)
+    end, bad = rows.dates("cla_episodes", raw, "DEC", bad)
+    child = _text(raw, "CHILD")
+    out = pd.DataFrame(
+        {
+            "episode_id": _ids(child, start),
+            "child_id": child,
+            "start_date": start,
+            "end_date": end,
+            "reason_new_episode": _text(raw, "RNE"),
+            "legal_status": _text(raw, "LS"),
+            "placement_type": _text(raw, "PLACE"),
+            "placement_provider": _text(raw, "PLACE_PROVIDER"),
+            "reason_ceased": _text(raw, "REC"),
+        }
+    )
+    return _own(raw, out)[~bad]
+
+
+def _reviews(raw: pd.DataFrame, rows: _Rows) -> pd.DataFrame:
+    bad = np.zeros(len(raw), dtype=bool)
+    when, bad = rows.dates("cla_reviews", raw, "REVIEW", bad)
+    code = _text(raw, "REVIEW_CODE")
+    known = code.isin([*PARTICIPATED, *NOT_PARTICIPATED, "PN0"]) | code.isna()
+    why = "not a REVIEW_CODE (expected PN0 to PN7)"
+    bad |= rows.reject("cla_reviews", raw, "REVIEW_CODE", (~known).to_numpy(), why)
+    participated = pd.Series(pd.NA, index=raw.index, dtype="boolean")
+    participated[code.isin(PARTICIPATED).to_numpy()] = True
+    participated[code.isin(NOT_PARTICIPATED).to_numpy()] = False
+    child = _text(raw, "CHILD")
+    out = pd.DataFrame(
+        {
+            "review_id": _ids(child, when),
+            "child_id": child,
+            "review_date": when,
+            "due_date": when,  # provisional: review_due_dates sets it once the years are stacked
+            "child_participated": participated,
+        }
+    )
+    return _own(raw, out)[~bad]
+
+
+def _missing(raw: pd.DataFrame, rows: _Rows) -> pd.DataFrame:
+    code = _text(raw, "MISSING").str.upper()
+    raw = raw[(code == "M").to_numpy()]  # "A" (away from placement) is not a missing episode
+    bad = np.zeros(len(raw), dtype=bool)
+    start, bad = rows.dates("missing_episodes", raw, "MIS_START", bad)
+    end, bad = rows.dates("missing_episodes", raw, "MIS_END", bad)
+    child = _text(raw, "CHILD")
+    out = pd.DataFrame(
+        {
+            "missing_id": _ids(child, start),
+            "child_id": child,
+            "start_datetime": start,
+            "end_datetime": end,
+            "looked_after": pd.Series(True, index=raw.index, dtype="boolean"),
+        }
+    )
+    return _own(raw, out)[~bad]
+
+
+def _birthday_in_year(born: pd.Series, year: int) -> pd.Series:
+    """The child's birthday that falls in the collection year (29 February: 28 February)."""
+    after_march = born.dt.month >= 4
+    years = np.where(after_march, year - 1, year)
+    day = np.where((born.dt.month == 2) & (born.dt.day == 29), 28, born.dt.day)
+    parts = pd.DataFrame({"year": years, "month": born.dt.month, "day": day}, index=born.index)
+    return pd.to_datetime(parts, errors="coerce").astype("datetime64[ns]")
+
+
+def _care_leavers(raw: pd.DataFrame, rows: _Rows) -> tuple[pd.DataFrame, pd.DataFrame]:
+    bad = np.zeros(len(raw), dtype=bool)
+    born, bad = rows.dates("care_leaver_contacts", raw, "DOB", bad)
+    child = _text(raw, "CHILD")
+    in_touch = _text(raw, "IN_TOUCH").str.upper()
+    accom = _text(raw, "ACCOM").str.upper().str[-1:]
+    suitable = pd.Series(pd.NA, index=raw.index, dtype="boolean")
+    suitable[(accom == "1").to_numpy()] = True
+    suitable[(accom == "2").to_numpy()] = False
+    contact = _birthday_in_year(born, rows.year)
+    leavers = pd.DataFrame(
+        {"child_id": child, "date_of_birth": born, "qualifying": True}, index=raw.index
+    )
+    contacts = pd.DataFrame(
+        {
+            "contact_id": _ids(child, contact),
+            "child_id": child,
+            "contact_date": contact,
+            "in_touch": in_touch.isin(IN_TOUCH_YES).where(in_touch.notna()).astype("boolean"),
+            "activity": _text(raw, "ACTIV").str.upper(),
+            "accommodation_suitable": suitable,
+        }
+    )
+    return _own(raw, leavers)[~bad], _own(raw, contacts)[~bad]
+
+
+def _in_header(table: str, frame: pd.DataFrame, header: pd.DataFrame, rows: _Rows) -> pd.DataFrame:
+    """Only records of children the return's header lists (the rest rejected)."""
+    lost = ~frame["child_id"].isin(header["child_id"]).to_numpy()
+    why = "the child has no header record in this return"
+    rows.reject(table, frame.rename(columns={"child_id": "CHILD"}), "CHILD", lost, why)
+    return frame[~lost]
+
+
+def _with_fields(rejections: list[Rejection]) -> list[Rejection]:
+    """Rejections in contract words renamed to the return's fields."""
+    return [
+        dataclasses.replace(r, field=FIELDS.get(r.table, {}).get(r.field, r.field))
+        for r in rejections
+    ]
+
+
+def _collection_year(raw: dict[str, pd.DataFrame], path: Path, today: dt.date) -> int:
+    """The collection year: the one holding the latest in-year date not after today."""
+    latest = pd.NaT
+    for table, field in (("episodes", "DECOM"), ("episodes", "DEC"), ("reviews", "REVIEW")):
+        if table in raw and field in raw[table]:
+            dates, _ = parse_dates(raw[table][field], DATE_FORMATS)
+            dates = dates[dates <= pd.Timestamp(today)]
+            if dates.notna().any():
+                latest = dates.max() if pd.isna(latest) else max(latest, dates.max())
+    if pd.isna(latest):
+        raise ImportFailure(f"{path}: cannot tell the collection year (no episode dates); give it")
+    return int(latest.year + (1 if latest.month >= 4 else 0))
+
+
+def _adoptions(tables: dict[str, pd.DataFrame], ad1: pd.DataFrame | None, rows: _Rows) -> None:
+    """Adoption milestones from the episodes (placed, adopted) and AD1 (matched)."""
+    episodes = tables.get("cla_episodes")
+    if episodes is None or episodes.empty:
+        return
+    runs = care_periods(episodes)
+    placed = episodes[episodes["placement_type"].isin(ADOPTION_PLACEMENTS)]
+    placed = placed.sort_values("start_date").groupby("child_id").first()
+    ceased = episodes[episodes["reason_ceased"].isin(ADOPTED)]
+    adopted = ceased.sort_values("end_date").groupby("child_id")["end_date"].last()
+    order = episodes[episodes["legal_status"] == "E1"].groupby("child_id")["start_date"].min()
+    children = placed.index.union(adopted.index)
+    matched = pd.Series(pd.NaT, index=children, dtype="datetime64[ns]")
+    if ad1 is not None and not ad1.empty:
+        bad = np.zeros(len(ad1), dtype=bool)
+        when, bad = rows.dates("adoptions", ad1, "DATE_MATCH", bad)
+        found = pd.Series(when.to_numpy(), index=_text(ad1, "CHILD"))[~bad]
+        found = found[found.index.isin(children)]
+        matched.loc[found.index] = found.groupby(level=0).max()
+    if children.empty:
+        return
+    milestone = placed["start_date"].reindex(children).fillna(adopted.reindex(children))
+    began = runs.period_start_at(pd.Series(children, index=children), milestone)
+    source = placed.reindex(children)
+    out = pd.DataFrame(
+        {
+            "child_id": children,
+            "entered_care_date": began.to_numpy(),
+            "placement_order_date": order.reindex(children).to_numpy(),
+            "matched_date": matched.to_numpy(),
+            "placed_date": placed["start_date"].reindex(children).to_numpy(),
+            "adoption_order_date": adopted.reindex(children).to_numpy(),
+            FILE: source[FILE].fillna(str(episodes[FILE].iloc[0])).to_numpy(),
+            LOCATION: source[LOCATION].fillna("").to_numpy(),
+        }
+    )
+    unknown = out["entered_care_date"].isna().to_numpy()
+    why = "the period of care began before the returns imported (no RNE S episode)"
+    rows.reject("adoptions", out.rename(columns={"child_id": "CHILD"}), "CHILD", unknown, why)
+    tables["adoptions"] = out[~unknown]
+
+
+@dataclasses.dataclass
+class CarePeriods:
+    """Runs of contiguous episodes per child: a period of care is one run."""
+
+    runs: pd.DataFrame
+    """child_id, start (the run's first DECOM), began (that episode's RNE is S)."""
+
+    def period_start_at(self, child: pd.Series, when: pd.Series) -> pd.Series:
+        """The start of the period of care holding ``when`` (NaT if it began before the data)."""
+        left = pd.DataFrame({"child_id": child.to_numpy(), "when": when.to_numpy()})
+        left["_at"] = np.arange(len(left))
+        left = left.dropna(subset=["when"]).sort_values("when")
+        right = self.runs.sort_values("start")
+        joined = pd.merge_asof(
+            left, right, left_on="when", right_on="start", by="child_id", direction="backward"
+        )
+        out = pd.Series(pd.NaT, index=range(len(child)), dtype="datetime64[ns]")
+        known = joined["began"].fillna(False).astype(bool).to_numpy()
+        out.iloc[joined["_at"].to_numpy()[known]] = joined["start"].to_numpy()[known]
+        return pd.Series(out.to_numpy(), index=child.index)
+
+
+def care_periods(episodes: pd.DataFrame) -> CarePeriods:
+    """The runs of contiguous episodes (each starts where the one before ended)."""
+    order = episodes.sort_values(["child_id", "start_date"])
+    previous_end = order.groupby("child_id")["end_date"].shift(1)
+    first = previous_end.isna() | (order["start_date"] != previous_end)
+    runs = order[first.to_numpy()]
+    return CarePeriods(
+        pd.DataFrame(
+            {
+                "child_id": runs["child_id"].to_numpy(),
+                "start": runs["start_date"].to_numpy(),
+                "began": (runs["reason_new_episode"] == "S").to_numpy(),
+            }
+        )
+    )
+
+
+def review_due_dates(reviews: pd.DataFrame, episodes: pd.DataFrame, first_year: int) -> pd.Series:
+    """Each review's due date by the Care Planning Regulations 2010, reg. 33 (schedule).
+
+    The first review of a period of care is due 20 working days after it began, the second 3
+    months after the first, each later one 6 months after the one before. A review whose
+    predecessor the returns do not hold (its period began before the first year imported) cannot
+    be placed on the schedule: its due date is its own date (docs/importing.md says so).
+    """
+    begun = care_periods(episodes).period_start_at(reviews["child_id"], reviews["review_date"])
+    frame = pd.DataFrame(
+        {"child": reviews["child_id"], "date": reviews["review_date"], "began": begun}
+    ).sort_values(["child", "date"])
+    frame["period"] = frame["began"].fillna(pd.Timestamp(0))
+    group = frame.groupby(["child", "period"], sort=False)
+    n = group.cumcount().to_numpy()
+    previous = group["date"].shift(1)
+    known = frame["began"].notna().to_numpy()
+    # a period that began in the years imported has all its reviews in the returns
+    complete = known & (frame["began"] >= year_start(first_year)).to_numpy()
+    years = frame["date"].dt.year
+    holidays = bank_holidays(int(years.min()) - 1, int(years.max()) + 1)
+    first_due = np.busday_offset(
+        frame["began"].fillna(frame["date"]).to_numpy().astype("datetime64[D]"),
+        FIRST_REVIEW_WORKING_DAYS,
+        roll="forward",
+        holidays=np.array(holidays, dtype="datetime64[D]"),
+    ).astype("datetime64[ns]")
+    due = frame["date"].copy()
+    due[(n == 0) & complete] = first_due[(n == 0) & complete]
+    second = (n == 1) & complete
+    due[second] = add_months(previous[second], 3)
+    later = (n >= 2) | ((n == 1) & ~complete)
+    due[later] = add_months(previous[later], 6)
+    return due.reindex(reviews.index)
+
+
+def finish(tables: dict[str, pd.DataFrame]) -> None:
+    """After stacking: review due dates from all the years' episodes and reviews."""
+    reviews, episodes = tables.get("cla_reviews"), tables.get("cla_episodes")
+    if reviews is None or reviews.empty or episodes is None:
+        return
+    ours = (reviews[_stack.RANK] != _stack.EXISTING).to_numpy()
+    if not ours.any():
+        return
+    first_year = int(reviews.loc[ours, _stack.YEAR].min())
+    due = review_due_dates(reviews, episodes, first_year)
+    reviews.loc[ours, "due_date"] = due[ours]
+
+
+def read_ssda903(
+    path: Path, *, year: int | None = None, today: dt.date | None = None
+) -> ReturnRead:
+    """One year's SSDA903 return at ``path`` (a CSV folder or the XML file) as extract tables.
+
+    ``year`` (the collection year by its end) is found from the return's dates when not given.
+    Raises :class:`ImportFailure` for a file that is not a 903 at all.
+    """
+    raw, digest = read_raw(path)
+    if "header" not in raw:
+        raise ImportFailure(f"{path}: the return has no header table (CHILD, SEX, DOB, ETHNIC)")
+    year = year or _collection_year(raw, path, today or dt.date.today())
+    rows = _Rows(year)
+    tables = {"children": _children(raw["header"], rows)}
+    read = {"children": len(raw["header"])}
+    makers = {"episodes": _episodes, "reviews": _reviews, "missing": _missing}
+    names = {"episodes": "cla_episodes", "reviews": "cla_reviews", "missing": "missing_episodes"}
+    for part, make in makers.items():
+        if part in raw:
+            tables[names[part]] = make(raw[part], rows)
+    if "missing" in raw:
+        read["missing_episodes"] = int((_text(raw["missing"], "MISSING").str.upper() == "M").sum())
+    for part in ("episodes", "reviews"):
+        if part in raw:
+            read[names[part]] = len(raw[part])
+    if "oc3" in raw:
+        tables["care_leavers"], tables["care_leaver_contacts"] = _care_leavers(raw["oc3"], rows)
+        read["care_leavers"] = read["care_leaver_contacts"] = len(raw["oc3"])
+    for name in list(tables):
+        if name != "children" and "child_id" in tables[name]:
+            tables[name] = _in_header(name, tables[name], tables["children"], rows)
+    _check(tables, rows)
+    _adoptions(tables, raw.get("ad1"), rows)
+    if "adoptions" in tables or "ad1" in raw:
+        read["adoptions"] = len(tables.get("adoptions", ())) + sum(
+            r.table == "adoptions" for r in rows.rejections
+        )
+    return ReturnRead(
+        "ssda903", path, year, None, digest, tables, read, _with_fields(rows.rejections)
+    )
+
+
+def _check(tables: dict[str, pd.DataFrame], rows: _Rows) -> None:
+    """The contract's row rules and overlapping episodes, named by the return's fields."""
+    for name, frame in list(tables.items()):
+        kept, rejected = _stack.check_rows(
+            contract.TABLES[name], _stack.typed(frame, contract.TABLES[name])
+        )
+        rows.rejections += rejected
+        tables[name] = kept
+    episodes = tables.get("cla_episodes")
+    if episodes is not None and not episodes.empty:
+        episodes = episodes.reset_index(drop=True)
+        hits = _stack.overlapping(episodes, "start_date", "end_date")
+        why = "overlaps another episode of the same child in this return"
+        rows.reject(
+            "cla_episodes", episodes.rename(columns={"start_date": "DECOM"}), "DECOM", hits, why
+        )
+        tables["cla_episodes"] = episodes[~hits]
