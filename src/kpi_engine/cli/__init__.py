@@ -17,6 +17,7 @@ from kpi_engine.cli import (
     diff_cmds,
     explain_cmds,
     extract_cmds,
+    import_cmds,
     sample_cmds,
     scorecard_cmds,
 )
@@ -41,6 +42,7 @@ for _module in (
     definitions_cmds,
     extract_cmds,
     sample_cmds,
+    import_cmds,
     compute_cmds,
     explain_cmds,
     scorecard_cmds,

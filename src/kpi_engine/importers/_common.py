@@ -20,6 +20,7 @@ renamed into place.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from collections.abc import Iterable, Sequence
@@ -157,6 +158,35 @@ class ImportReport:
     notes: list[str] = field(default_factory=list)
     """Things the user should know (no population: rates will be NO DATA)."""
     written: bool = True
+
+    @property
+    def reconciles(self) -> bool:
+        """Whether every table's records read equal those imported, rejected and merged."""
+        return all(c.read == c.imported + c.rejected + c.merged for c in self.counts.values())
+
+    def as_dict(self) -> dict[str, object]:
+        """The report as plain data (``kpi import --format json``)."""
+        return {
+            "output": str(self.output),
+            "written": self.written,
+            "reconciles": self.reconciles,
+            "tables": {
+                name: {
+                    "read": c.read,
+                    "imported": c.imported,
+                    "rejected": c.rejected,
+                    "merged": c.merged,
+                    "existing": c.existing,
+                    "replaced": c.replaced,
+                    "written": c.written,
+                }
+                for name, c in self.counts.items()
+            },
+            "rejections": [dataclasses.asdict(r) for r in self.rejections],
+            "findings": [dataclasses.asdict(f) for f in self.findings],
+            "sources": [s.as_dict() for s in self.sources],
+            "notes": list(self.notes),
+        }
 
 
 # --- dates ----------------------------------------------------------------------------------------
