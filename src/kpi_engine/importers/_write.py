@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -64,6 +65,7 @@ def write_import(
         from kpi_engine.importers.ssda903 import finish
 
         finish(tables)
+    rejections.sort(key=_in_file_order)
     notes: list[str] = []
     _population(tables, population, notes)
     sources = _sources(reads, old_manifest)
@@ -77,6 +79,12 @@ def write_import(
     manifest = _manifest(reads, authority, old_manifest, sources)
     _write_folder(output, into, tables, manifest, rejections, findings)
     return report
+
+
+def _in_file_order(r: Rejection) -> tuple[str, list[object]]:
+    """By file, then by line or element path read as numbers (line 9 before line 10)."""
+    parts = re.split(r"(\d+)", r.location)
+    return r.file, [int(p) if p.isdigit() else p for p in parts]
 
 
 def _describe(r: Rejection) -> str:

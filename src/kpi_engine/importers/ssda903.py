@@ -255,12 +255,32 @@ def _in_header(table: str, frame: pd.DataFrame, header: pd.DataFrame, rows: _Row
     return frame[~lost]
 
 
-def _with_fields(rejections: list[Rejection]) -> list[Rejection]:
-    """Rejections in contract words renamed to the return's fields."""
-    return [
+def _with_fields(rejections: list[Rejection], raw: dict[str, pd.DataFrame]) -> list[Rejection]:
+    """Rejections in the return's words: its field names and its values as written.
+
+    Rules checked on the mapped tables see ``2015-03-01``; the user's file says ``01/03/2015``.
+    Only the rejected rows are looked up.
+    """
+    named = [
         dataclasses.replace(r, field=FIELDS.get(r.table, {}).get(r.field, r.field))
         for r in rejections
     ]
+    places: dict[tuple[str, str], tuple[pd.DataFrame, int]] = {}
+    wanted = {(r.file, r.location) for r in named}
+    for frame in raw.values():
+        if frame.empty:
+            continue
+        hits = frame[LOCATION].isin({loc for _, loc in wanted}).to_numpy()
+        for position in np.flatnonzero(hits):
+            file = str(frame[FILE].iloc[position])
+            places.setdefault((file, str(frame[LOCATION].iloc[position])), (frame, position))
+    out = []
+    for r in named:
+        frame, position = places.get((r.file, r.location), (None, 0))
+        if frame is not None and r.field in frame:
+            r = dataclasses.replace(r, value=str(frame[r.field].iloc[position]))
+        out.append(r)
+    return out
 
 
 def _collection_year(raw: dict[str, pd.DataFrame], path: Path, today: dt.date) -> int:
@@ -445,7 +465,7 @@ def read_ssda903(
             r.table == "adoptions" for r in rows.rejections
         )
     return ReturnRead(
-        "ssda903", path, year, None, digest, tables, read, _with_fields(rows.rejections)
+        "ssda903", path, year, None, digest, tables, read, _with_fields(rows.rejections, raw)
     )
 
 
