@@ -271,14 +271,14 @@ def _with_fields(rejections: list[Rejection], raw: dict[str, pd.DataFrame]) -> l
         if frame.empty:
             continue
         hits = frame[LOCATION].isin({loc for _, loc in wanted}).to_numpy()
-        for position in np.flatnonzero(hits):
+        for position in np.flatnonzero(hits).tolist():
             file = str(frame[FILE].iloc[position])
             places.setdefault((file, str(frame[LOCATION].iloc[position])), (frame, position))
     out = []
     for r in named:
-        frame, position = places.get((r.file, r.location), (None, 0))
-        if frame is not None and r.field in frame:
-            r = dataclasses.replace(r, value=str(frame[r.field].iloc[position]))
+        place = places.get((r.file, r.location))
+        if place is not None and r.field in place[0]:
+            r = dataclasses.replace(r, value=str(place[0][r.field].iloc[place[1]]))
         out.append(r)
     return out
 
