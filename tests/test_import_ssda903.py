@@ -140,8 +140,7 @@ def test_every_bad_input_is_rejected_with_file_line_field_and_value() -> None:
          "in the future (after the year's end, 31/03/2016)"),
         ("episodes.csv", "line 8", "CHILD", "B9", "the child has no header record in this return"),
         ("episodes.csv", "line 9", "PLACE", "ZZ",
-         "not a placement_type code (expected one of A3, A4, A5, A6, H5, K1, K2, P1, P2, P3, "
-         "R1, R2, R3, R5, S1, T0, T1, T2, T3, T4, U1, U2, U3, U4, U5, U6, Z1)"),
+         "not a placement_type code (expected one of A3 ... Z1, 27 codes)"),
         ("header.csv", "line 3", "SEX", "3", "not a SEX code (expected 1 male or 2 female)"),
         ("header.csv", "line 4", "DOB", "42461", date),  # an Excel serial number
         ("reviews.csv", "line 2", "REVIEW", "01/13/2015", date),

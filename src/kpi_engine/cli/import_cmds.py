@@ -163,18 +163,17 @@ def render(report: ImportReport) -> str:
     if report.rejections:
         where = report.output / REJECTED_ROWS
         lines.append(f"{len(report.rejections)} rejection(s), all in {where}:")
-        lines += [
-            f"  {r.file}: {r.location}: {r.field}: {r.reason} (got {r.value!r})"
-            for r in report.rejections[:SHOWN]
-        ]
+        for r in report.rejections[:SHOWN]:
+            lines += [f"  {r.file}: {r.location}: {r.field}: got {r.value!r}", f"    {r.reason}"]
     if report.findings:
         where = report.output / FINDINGS
         lines.append(f"{len(report.findings)} finding(s) between returns, all in {where}:")
-        lines += [
-            f"  {f.table} {f.record}: {f.field} {f.earlier or 'empty'} -> "
-            f"{f.later or 'empty'}: {f.message}"
-            for f in report.findings[:SHOWN]
-        ]
+        for f in report.findings[:SHOWN]:
+            change = f"{f.earlier or 'empty'} -> {f.later or 'empty'}"
+            lines += [f"  {f.table} {f.record}: {f.field}: {change}", f"    {f.message}"]
+    shown = max(len(report.rejections), len(report.findings))
+    if shown > SHOWN:
+        lines.append(f"(the first {SHOWN} of each shown)")
     return "\n".join(lines)
 
 

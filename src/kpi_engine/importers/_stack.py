@@ -174,7 +174,7 @@ def moved_starts(table: contract.Table, stacked: Stacked) -> None:
             start,
             old,
             new,
-            f"{start} changed between the returns; the later return's record is imported",
+            "start date changed between returns (the later kept)",
         )
         stacked.renamed.update(zip(old[key].tolist(), new[key].tolist(), strict=True))
         dropped_index += list(pairs[0])
@@ -185,7 +185,7 @@ def moved_starts(table: contract.Table, stacked: Stacked) -> None:
             end,
             unmatched,
             unmatched,
-            "open in the earlier return but absent from the next year's; kept as last returned",
+            "open in one return, absent from the next (kept as last returned)",
         )
     stacked.merged += int(np.count_nonzero(frame.loc[dropped_index, RANK].to_numpy() != EXISTING))
     stacked.frame = frame.drop(index=dropped_index)
@@ -232,7 +232,7 @@ def merge_years(table: contract.Table, stacked: Stacked) -> None:
                 column,
                 earlier[changed],
                 later[changed],
-                "changed between returns; the later value is imported",
+                "changed between returns (the later kept)",
             )
     groups = group.groupby(key, sort=False)
     # the latest non-empty value of each column: a later return's missing value erases nothing
@@ -285,12 +285,21 @@ def check_rows(table: contract.Table, frame: pd.DataFrame) -> tuple[pd.DataFrame
             rule(
                 column.name,
                 values.notna() & ~values.isin(column.codes),
-                f"not a {column.name} code (expected one of {', '.join(column.codes)})",
+                _not_a_code(column),
             )
     if table.start_end is not None:
         start, end = table.start_end
         rule(end, frame[end] < frame[start], f"ends before it starts ({start} is later)")
     return frame[~bad], rejections
+
+
+def _not_a_code(column: contract.Column) -> str:
+    codes = column.codes or ()
+    if len(codes) <= 8:
+        return f"not a {column.name} code (expected one of {', '.join(codes)})"
+    # long lists (27 placement types) are named by their ends: the message stays readable
+    span = f"{codes[0]} ... {codes[-1]}, {len(codes)} codes"
+    return f"not a {column.name} code (expected one of {span})"
 
 
 def overlapping(frame: pd.DataFrame, start: str, end: str) -> np.ndarray:
