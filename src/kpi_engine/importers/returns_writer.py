@@ -198,8 +198,13 @@ def _blank(n: int) -> pd.Series:
     return pd.Series([None] * n, dtype="object")
 
 
+def _lookup(values: pd.Series, ids: pd.Series) -> pd.Series:
+    """``values`` (indexed by child) for each of ``ids``, keeping their dtype (map would not)."""
+    return pd.Series(values.reindex(ids.to_numpy()).to_numpy(), index=ids.index)
+
+
 def _dobs(children: pd.DataFrame, ids: pd.Series) -> pd.Series:
-    return ids.map(children.set_index("child_id")["date_of_birth"])
+    return _lookup(children.set_index("child_id")["date_of_birth"], ids)
 
 
 # --- SSDA903 ------------------------------------------------------------------------------------
@@ -233,7 +238,7 @@ def _reviews(t: dict[str, pd.DataFrame], cy: CollectionYear) -> pd.DataFrame:
     r = t["cla_reviews"]
     r = r[_in(r["review_date"], cy)].sort_values(["child_id", "review_date"])
     took_part = r["child_participated"]
-    spread = _TOOK_PART[r["review_date"].dt.dayofyear.to_numpy() % len(_TOOK_PART)]
+    spread = _TOOK_PART[r["review_date"].dt.day_of_year.to_numpy() % len(_TOOK_PART)]
     code = np.where(took_part.isna(), "PN0", np.where(took_part.fillna(False), spread, "PN7"))
     return pd.DataFrame(
         {
@@ -296,7 +301,7 @@ def _adoption_end(t: dict[str, pd.DataFrame]) -> pd.Series:
 
 def _ad1(t: dict[str, pd.DataFrame], cy: CollectionYear) -> pd.DataFrame:
     a = t["adoptions"]
-    adopted_on = a["child_id"].map(_adoption_end(t))
+    adopted_on = _lookup(_adoption_end(t), a["child_id"])
     a = a[_in(adopted_on, cy)].sort_values("child_id")
     n = len(a)
     return pd.DataFrame(
@@ -319,7 +324,7 @@ def _placed_adoption(
     a = t["adoptions"]
     decided = a["placement_order_date"]
     a = a[(decided < cy.stop) & a["child_id"].isin(looked_after)].sort_values("child_id")
-    ceased = _as_at(a["child_id"].map(_adoption_end(t)), cy)
+    ceased = _as_at(_lookup(_adoption_end(t), a["child_id"]), cy)
     return pd.DataFrame(
         {
             "CHILD": a["child_id"].to_numpy(),
