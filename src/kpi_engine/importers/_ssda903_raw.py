@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from kpi_engine.importers._common import FILE, LOCATION, ImportFailure, sha256_of
-from kpi_engine.importers._xml import Element, child_text, iter_elements, root_name
+from kpi_engine.importers._xml import Element, iter_elements, root_name
 
 SIGNATURES: dict[str, tuple[str, ...]] = {
     "episodes": ("CHILD", "DECOM", "RNE", "LS"),
@@ -133,12 +133,12 @@ def _read_xml(path: Path) -> dict[str, pd.DataFrame]:
     }
     for where, child in iter_elements(path, "CHILD"):
         header = child.find("HEADER")
-        source = header if header is not None else child
+        texts = {c.tag: c.text for c in (header if header is not None else child)}
         values = columns["header"]
         for name in header_fields:
-            values[name].append(child_text(source, name))
+            values[name].append(texts.get(name) or "")
         values[LOCATION].append(where)
-        _gather(child, values["CHILDID"][-1], where, columns)
+        _gather(child, values["CHILDID"][-1].strip(), where, columns)
     tables = {}
     for table, values in columns.items():
         frame = pd.DataFrame(values)
@@ -151,18 +151,29 @@ def _read_xml(path: Path) -> dict[str, pd.DataFrame]:
     return tables
 
 
+_BY_TAG = {tag: (table, fields) for table, (tag, fields) in _XML_FIELDS.items()}
+
+
 def _gather(
     child: Element, child_id: str, where: str, columns: dict[str, dict[str, list[str]]]
 ) -> None:
-    """Append the child's records of each table (anywhere under ``CHILD``) to the lists."""
-    for table, (tag, fields) in _XML_FIELDS.items():
+    """Append the child's records of each table (anywhere under ``CHILD``) to the lists.
+
+    One walk over the child's elements; each record's fields are looked up in one dict of its
+    children's texts (values are trimmed later, a column at a time).
+    """
+    counts: dict[str, int] = {}
+    for element in child.iter():
+        found = _BY_TAG.get(element.tag)
+        if found is None:
+            continue
+        texts = {c.tag: c.text for c in element}
+        if element.tag == "MISSING" and "MIS_START" not in texts:
+            continue  # the MISSING code inside a MISSING record
+        table, fields = found
+        number = counts[element.tag] = counts.get(element.tag, 0) + 1
         values = columns[table]
-        counts = 0
-        for element in child.iter(tag):
-            if tag == "MISSING" and element.find("MIS_START") is None:
-                continue  # the MISSING code inside a MISSING record
-            counts += 1
-            values["CHILD"].append(child_id)
-            for name in fields:
-                values[name].append(child_text(element, name))
-            values[LOCATION].append(f"{where}/{tag}[{counts}]")
+        values["CHILD"].append(child_id)
+        for name in fields:
+            values[name].append(texts.get(name) or "")
+        values[LOCATION].append(f"{where}/{element.tag}[{number}]")

@@ -4,10 +4,14 @@ A national-scale return is hundreds of megabytes of XML. It is read as a stream
 (``iterparse``): each wanted element is handed over whole, then cleared and detached from its
 parent, so memory holds one child's record at a time, never the whole tree.
 
-Returns are never trusted: the parser is defusedxml's, which refuses any DTD outright. That
-forbids entity declarations (no "billion laughs" expansion), external entities and external DTDs
-(no reading local files, no network): a hostile file fails at its ``<!DOCTYPE``, before anything
-is expanded or fetched. Genuine returns never carry a DTD.
+Returns are never trusted. The prolog (everything before the root element's start tag, the only
+place XML allows a document type declaration) is read by defusedxml's parser, which refuses any
+DTD outright: a hostile file fails at its ``<!DOCTYPE``, before anything is expanded or fetched.
+Entities can only be declared in a DTD, so a document without one can hold no "billion laughs"
+expansion and no external entity (no reading local files, no network): the body is then
+streamed by the standard library's C parser, several times faster than defusedxml's pure-Python
+one, and an undeclared ``&name;`` there is simply not well-formed. Genuine returns never carry a
+DTD.
 
 Namespaces are dropped from tag names as they are read (``{urn:...}Child`` becomes ``Child``):
 authorities' software writes the census both with and without the DfE's namespace.
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from xml.etree import ElementTree
 from xml.etree.ElementTree import Element, ParseError
 
 from defusedxml import DefusedXmlException
@@ -47,17 +52,50 @@ def _not_xml(path: Path, error: ParseError) -> ImportFailure:
 def iter_elements(path: Path, tag: str) -> Iterator[tuple[str, Element]]:
     """Each element called ``tag``, with its path (``/Message/Children/Child[3]``), streaming.
 
-    The path names each ancestor (with ``[n]`` when it is not the first of its name) and the
-    element with its position among its parent's elements of that name.
-
     The element is whole when yielded (its children and text read); it is cleared as soon as
     the caller asks for the next one, so take what you need before then. Raises
     :class:`ImportFailure` naming the file and line for XML that is not well-formed or that
     declares a DTD or entities.
+
+    Only end events are read (half the events of start and end: the loop is the cost). The
+    path's ancestors are those of the first element wanted, found while the prolog is checked;
+    an end of its parent's name moves the count on to the next parent (``Children[2]``).
+    Both returns keep their records under one parent, so this is exact for them.
     """
-    names: list[str] = []  # the path of open elements, each as "Name[n]"
-    counts: list[dict[str, int]] = [{}]  # per open element, how many of each child tag so far
-    parents: list[Element] = []
+    ancestors = _ancestors(path, tag)
+    parent_tag = ancestors[-1] if ancestors else None
+    parents_seen, seen = 1, 0
+    try:
+        with path.open("rb") as stream:
+            for _, element in ElementTree.iterparse(stream, events=("end",)):
+                name = element.tag
+                if name[:1] == "{":
+                    name = element.tag = _local(name)
+                if name == tag:
+                    seen += 1
+                    yield _path(ancestors, parents_seen, f"{tag}[{seen}]"), element
+                    element.clear()
+                elif name == parent_tag:
+                    parents_seen, seen = parents_seen + 1, 0
+    except ParseError as e:
+        raise _not_xml(path, e) from None
+    except OSError as e:
+        raise ImportFailure(f"{path}: cannot be read ({e.strerror or e})") from None
+
+
+def _path(ancestors: list[str], parent_number: int, last: str) -> str:
+    parts = list(ancestors)
+    if parts and parent_number > 1:
+        parts[-1] = f"{parts[-1]}[{parent_number}]"
+    return "/" + "/".join([*parts, last])
+
+
+def _ancestors(path: Path, tag: str) -> list[str]:
+    """The names of the first ``tag`` element's ancestors, read by defusedxml (refusing DTDs).
+
+    The prolog, the only place a DTD can be, comes first: a file that declares one fails here.
+    """
+    names: list[str] = []
     try:
         with path.open("rb") as stream:
             events = iterparse(
@@ -68,35 +106,21 @@ def iter_elements(path: Path, tag: str) -> Iterator[tuple[str, Element]]:
                 forbid_external=True,
             )
             for event, element in events:
-                if event == "start":
-                    element.tag = _local(element.tag)
-                    seen = counts[-1].get(element.tag, 0) + 1
-                    counts[-1][element.tag] = seen
-                    names.append(f"{element.tag}[{seen}]")
-                    counts.append({})
-                    parents.append(element)
-                    continue
-                parents.pop()
-                counts.pop()
-                if element.tag == tag:
-                    yield "/" + "/".join(_bare_first(names)), element
+                name = _local(element.tag)
+                if event == "end":
+                    names.pop()
                     element.clear()
-                    if parents:
-                        # processed siblings go first in their parent, so removal is cheap
-                        parents[-1].remove(element)
-                names.pop()
+                elif name == tag:
+                    return names
+                else:
+                    names.append(name)
     except DefusedXmlException as e:
         raise _refused(path, e) from None
     except ParseError as e:
         raise _not_xml(path, e) from None
     except OSError as e:
         raise ImportFailure(f"{path}: cannot be read ({e.strerror or e})") from None
-
-
-def _bare_first(names: list[str]) -> list[str]:
-    """Ancestors that are the first of their name go bare (``/Message/Children/Child[3]``)."""
-    bare = [n[: -len("[1]")] if n.endswith("[1]") else n for n in names[:-1]]
-    return [*bare, names[-1]]
+    return names
 
 
 def root_name(path: Path) -> str:
