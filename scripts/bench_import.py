@@ -27,8 +27,12 @@ YEAR_START, YEAR_END = np.datetime64("2015-04-01"), np.datetime64("2016-03-31")
 TARGET_SECONDS, TARGET_GB = 60.0, 2.0
 
 
-def measured(args: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak memory (GB) of ``args`` run as a child (os.wait4: its own usage)."""
+def measured(args: list[str]) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds and peak memory (GB) of ``args`` run as a child.
+
+    os.wait4 gives the child's own usage. CPU time is printed beside wall time because the
+    machine may be shared: wall time is the target, CPU time says what the import itself cost.
+    """
     start = time.perf_counter()
     proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     assert proc.stderr is not None
@@ -38,7 +42,7 @@ def measured(args: list[str]) -> tuple[float, float]:
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
         sys.exit(f"bench-import: {' '.join(args)} failed ({code}):\n{errors[-2000:].decode()}")
-    return wall, usage.ru_maxrss / 1024 / 1024  # Linux reports KiB
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024 / 1024  # KiB
 
 
 def _dates(values: np.ndarray) -> np.ndarray:
@@ -177,13 +181,14 @@ def main() -> None:
         ok = True
         for form, source in (("CSV folder", folder / "csv"), ("XML file", folder / "903_2016.xml")):
             out = folder / f"extract-{source.stem}"
-            wall, peak = measured(
+            wall, cpu, peak = measured(
                 [*KPI, "import", "ssda903", str(source), "--year", "2016", "--output", str(out)]
             )
             fits = wall <= TARGET_SECONDS and peak <= TARGET_GB
             ok &= fits
             print(
-                f"kpi import ssda903, {form}: {wall:.1f} s (target < {TARGET_SECONDS:.0f} s), "
+                f"kpi import ssda903, {form}: {wall:.1f} s (CPU {cpu:.1f} s; target < "
+                f"{TARGET_SECONDS:.0f} s), "
                 f"peak {peak:.2f} GB (target < {TARGET_GB:.0f} GB): {'ok' if fits else 'MISSED'}"
             )
     if not ok:

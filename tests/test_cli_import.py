@@ -24,7 +24,7 @@ def test_text_report_reconciles_and_lists_findings(runner: CliRunner, tmp_path: 
     result = runner.invoke(cli, ["import", "ssda903", "2015", "2016", "2017.xml", "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert result.stdout == (
-        f"imported 3 return(s) into {out}\n"
+        f"{out} holds 3 return(s):\n"
         "  ssda903 2015: 2015\n"
         "  ssda903 2016: 2016\n"
         "  ssda903 2017: 2017.xml\n"

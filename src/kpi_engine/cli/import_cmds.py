@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import textwrap
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -150,16 +151,23 @@ def _run(
 
 def render(report: ImportReport) -> str:
     """The text report: counts that reconcile, then the first rejections and findings."""
-    lines = [f"imported {len(report.sources)} return(s) into {report.output}"]
+    lines = [f"{report.output} holds {len(report.sources)} return(s):"]
     for s in report.sources:
         lines.append(f"  {s.kind} {s.year}: {s.file}")
     lines.append(f"{'table':<22}{'read':>9}{'imported':>10}{'rejected':>10}{'merged':>9}")
+    untouched = []
     for name, c in report.counts.items():
+        if not c.read:
+            untouched.append(f"{name} ({c.existing:,})")
+            continue
         lines.append(f"{name:<22}{c.read:>9,}{c.imported:>10,}{c.rejected:>10,}{c.merged:>9,}")
         if c.existing:
             lines.append(f"{'':<4}and {c.existing:,} already there ({c.replaced:,} replaced)")
     verdict = "holds" if report.reconciles else "DOES NOT HOLD"
     lines.append(f"read = imported + rejected + merged {verdict} for every table")
+    if untouched:
+        kept = "kept as they were: " + ", ".join(untouched)
+        lines.append(textwrap.fill(kept, width=78, subsequent_indent="  "))
     if report.rejections:
         where = report.output / REJECTED_ROWS
         lines.append(f"{len(report.rejections)} rejection(s), all in {where}:")

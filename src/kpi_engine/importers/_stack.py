@@ -19,6 +19,7 @@ from kpi_engine.importers._common import (
     LOCATION,
     Finding,
     Rejection,
+    member,
     reject_rows,
     year_start,
 )
@@ -159,12 +160,14 @@ def moved_starts(table: contract.Table, stacked: Stacked) -> None:
         opens = year_start(int(later[YEAR].iloc[0]))
         carried = earlier[end].isna() | (earlier[end] >= opens)
         lost = earlier[
-            carried & ~earlier[key].isin(later[key]) & earlier["child_id"].isin(later["child_id"])
+            carried.to_numpy()
+            & ~member(earlier[key], later[key])
+            & member(earlier["child_id"], later["child_id"])
         ]
         found = later[
             (later[start] < opens)
-            & ~later[key].isin(earlier[key])
-            & later["child_id"].isin(earlier["child_id"])
+            & ~member(later[key], earlier[key])
+            & member(later["child_id"], earlier["child_id"])
         ]
         pairs = _pair(lost, found, start)
         old, new = lost.loc[pairs[0]], found.loc[pairs[1]]
@@ -345,7 +348,7 @@ def check_across(
             target_key = contract.TABLES[target].key
             frame = out[name]
             known = out[target][target_key]
-            hits = (frame[column.name].notna() & ~frame[column.name].isin(known)).to_numpy()
+            hits = frame[column.name].notna().to_numpy() & ~member(frame[column.name], known)
             hits = hits & (frame[RANK] != EXISTING).to_numpy()
             reason = f"no such {target_key} in {target}"
             if name == "cla_episodes" or target == "children":

@@ -146,7 +146,9 @@ def _existing(into: Path | None) -> tuple[dict[str, pd.DataFrame], dict[str, Any
     for name, frame in extract.tables.items():
         typed = _stack.typed(frame, contract.TABLES[name])
         typed[FILE] = str(into / f"{name}.csv")
-        typed[LOCATION] = [f"row {i}" for i in range(1, len(typed) + 1)]
+        typed[LOCATION] = (
+            "row " + pd.Series(np.arange(1, len(typed) + 1)).astype("str")
+        ).to_numpy()
         frames[name] = typed
     return frames, manifest
 

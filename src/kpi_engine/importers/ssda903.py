@@ -27,6 +27,7 @@ from kpi_engine.importers._common import (
     Rejection,
     ReturnRead,
     date_reason,
+    member,
     parse_dates,
     reject_rows,
     year_end,
@@ -249,7 +250,7 @@ def _care_leavers(raw: pd.DataFrame, rows: _Rows) -> tuple[pd.DataFrame, pd.Data
 
 def _in_header(table: str, frame: pd.DataFrame, header: pd.DataFrame, rows: _Rows) -> pd.DataFrame:
     """Only records of children the return's header lists (the rest rejected)."""
-    lost = ~frame["child_id"].isin(header["child_id"]).to_numpy()
+    lost = ~member(frame["child_id"], header["child_id"])
     why = "the child has no header record in this return"
     rows.reject(table, frame.rename(columns={"child_id": "CHILD"}), "CHILD", lost, why)
     return frame[~lost]
