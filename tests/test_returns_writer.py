@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 
+from kpi_engine.cli import cli
 from kpi_engine.importers import read_ssda903
 from kpi_engine.importers.cin_census import read_cin_census
 from kpi_engine.importers.returns_writer import (
@@ -267,3 +269,30 @@ def test_writing_again_replaces_its_own_returns_whole(tmp_path: Path, extract: P
         "cin-census-2016.xml", "returns.yaml", "ssda903-2016", "ssda903-2016.xml",
     ]  # fmt: skip
     assert sorted(p.name for p in tmp_path.iterdir()) == ["returns"]
+
+
+def test_kpi_sample_data_writes_the_returns_of_an_extract(tmp_path: Path, extract: Path) -> None:
+    out = tmp_path / "returns"
+    args = ["sample-data", "--extracts", str(extract), "--returns", str(out)]
+    result = CliRunner().invoke(cli, [*args, "--start", "2014-04", "--end", "2016-03"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == (
+        f"wrote the returns of 2 collection years (2014-15 to 2015-16) to {out}\n"
+    )
+    assert (out / "cin-census-2016.xml").is_file()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--start", "2015-05", "--end", "2016-02"], "no collection year to write"),
+        (["--output", "x"], "give --returns and not --output"),
+    ],
+)
+def test_kpi_sample_data_returns_usage_errors(
+    tmp_path: Path, extract: Path, extra: list[str], message: str
+) -> None:
+    args = ["sample-data", "--extracts", str(extract), "--returns", str(tmp_path / "r")]
+    result = CliRunner().invoke(cli, [*args, *extra])
+    assert result.exit_code == 2
+    assert message in result.stderr
