@@ -41,7 +41,7 @@ def stacked(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_csv_tables_are_found_by_their_header_rows_not_their_names() -> None:
     got = read("2015")
-    assert got.year == 2015  # the latest in-year date, 01/12/2014, is in 2014-15
+    assert got.year == 2015  # every DEC and REVIEW date is in 2014-15
     assert got.records_read == {
         "children": 4,
         "cla_episodes": 7,
@@ -234,3 +234,16 @@ def test_indicators_the_903_cannot_carry_are_no_data_with_the_reason(stacked: Pa
     for indicator, table in (("A2", "assessments"), ("C14", "staff"), ("D17a", "finance")):
         assert result.loc[indicator, "status"] == "NO DATA"
         assert table in result.loc[indicator, "note"]
+
+
+def test_the_year_is_where_most_in_year_dates_fall(tmp_path: Path) -> None:
+    (tmp_path / "h.csv").write_text("CHILD,SEX,DOB,ETHNIC\nA,1,01/01/2010,WBRI\n")
+    (tmp_path / "e.csv").write_text(
+        "CHILD,DECOM,RNE,LS,PLACE,PLACE_PROVIDER,DEC,REC\n"
+        "A,01/05/2015,S,C2,U4,PR1,01/06/2015,X1\n"
+        "A,01/06/2015,P,C2,U4,PR1,01/07/2015,X1\n"
+        "A,01/07/2015,P,C2,U4,PR1,01/08/2019,E13\n"  # a typing slip: 2019 for 2015
+    )
+    got = read_ssda903(tmp_path, today=TODAY)
+    assert got.year == 2016
+    assert [(r.field, r.value) for r in got.rejections] == [("DEC", "01/08/2019")]

@@ -285,17 +285,34 @@ def _with_fields(rejections: list[Rejection], raw: dict[str, pd.DataFrame]) -> l
 
 
 def _collection_year(raw: dict[str, pd.DataFrame], path: Path, today: dt.date) -> int:
-    """The collection year: the one holding the latest in-year date not after today."""
-    latest = pd.NaT
-    for table, field in (("episodes", "DECOM"), ("episodes", "DEC"), ("reviews", "REVIEW")):
-        if table in raw and field in raw[table]:
-            dates, _ = parse_dates(raw[table][field], DATE_FORMATS)
-            dates = dates[dates <= pd.Timestamp(today)]
-            if dates.notna().any():
-                latest = dates.max() if pd.isna(latest) else max(latest, dates.max())
-    if pd.isna(latest):
-        raise ImportFailure(f"{path}: cannot tell the collection year (no episode dates); give it")
-    return int(latest.year + (1 if latest.month >= 4 else 0))
+    """The collection year most of the return's in-year dates fall in.
+
+    Episode ends, reviews and missing episodes all lie in the return's year, so the year most of
+    them fall in is its year, whatever a few mistyped dates say (ties: the later year). A return
+    with none of them (every episode open, no reviews) is dated by its latest DECOM. Dates after
+    ``today`` are left out.
+    """
+    in_year = [("episodes", "DEC"), ("reviews", "REVIEW"), ("missing", "MIS_START")]
+    for fields in (in_year, [("episodes", "DECOM")]):
+        years = [
+            _years(raw[table][field], today)
+            for table, field in fields
+            if table in raw and field in raw[table]
+        ]
+        found = pd.concat(years) if years else pd.Series(dtype="int64")
+        if found.empty:
+            continue
+        if fields[0][1] == "DECOM":
+            return int(found.max())
+        counts = found.value_counts()
+        return int(counts[counts == counts.max()].index.max())
+    raise ImportFailure(f"{path}: cannot tell the collection year (no dates); give it (--year)")
+
+
+def _years(raw: pd.Series, today: dt.date) -> pd.Series:
+    dates, _ = parse_dates(raw, DATE_FORMATS)
+    dates = dates[dates.notna() & (dates <= pd.Timestamp(today))]
+    return pd.Series(dates.dt.year + (dates.dt.month >= 4).astype("int64"), dtype="int64")
 
 
 def _adoptions(tables: dict[str, pd.DataFrame], ad1: pd.DataFrame | None, rows: _Rows) -> None:
