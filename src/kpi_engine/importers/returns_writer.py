@@ -105,7 +105,8 @@ _ABUSE = {
     "multiple": "MUL",
 }
 # The extract's generic activity codes, as the OC3 codes nearest them; the 903's own pass as is.
-_OC3_ACTIVITY = {"eet": "F2", "neet": "G5", "unknown": None, "0": None}
+_OC3_ACTIVITY = {"eet": "F2", "neet": "G5"}
+_OC3_NOT_KNOWN = ("unknown", "0")
 # Review participation: PN1-PN6 took part in some way, PN7 did not, PN0 under 4 (no code).
 _TOOK_PART = np.array(["PN1", "PN1", "PN1", "PN1", "PN2", "PN3", "PN4", "PN5", "PN6"])
 # Accommodation type letters, the digit says suitable (1) or not (2).
@@ -277,7 +278,7 @@ def _oc3(t: dict[str, pd.DataFrame], cy: CollectionYear) -> pd.DataFrame:
     b = b.sort_values(["child_id", "birthday"])
     in_touch = b["in_touch"].astype(bool).to_numpy()
     activity = b["activity"].astype("object")
-    activity = activity.map(lambda code: _OC3_ACTIVITY.get(code, code))  # codes, not rows
+    activity = activity.mask(activity.isin(_OC3_NOT_KNOWN)).replace(_OC3_ACTIVITY)
     suitable = b["accommodation_suitable"].astype(bool).to_numpy()
     letter = _ACCOMMODATION[b["birthday"].dt.day.to_numpy() % len(_ACCOMMODATION)]
     accommodation = np.char.add(letter.astype(str), np.where(suitable, "1", "2"))
@@ -375,7 +376,8 @@ def _formatted(frame: pd.DataFrame, date_format: str) -> pd.DataFrame:
             out[name] = column.dt.strftime(date_format).astype("object")
         else:
             out[name] = column.astype("object")
-    return pd.DataFrame(out, index=frame.index).where(lambda f: f.notna(), None)
+    formatted = pd.DataFrame(out, index=frame.index)
+    return formatted.where(formatted.notna(), None)
 
 
 def write_ssda903_csv(tables: dict[str, pd.DataFrame], folder: Path) -> dict[str, int]:
