@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kpi_engine.extract import load_extract
@@ -261,3 +262,38 @@ def test_a_bad_population_file_names_line_and_column(tmp_path: Path) -> None:
             [_read(2015, [("A", "2010-01-01")], [])], tmp_path / "out", population=population
         )
     assert not (tmp_path / "out").exists()
+
+
+def test_an_undeclared_entity_is_not_well_formed(tmp_path: Path) -> None:
+    path = tmp_path / "x.xml"
+    path.write_text("<Message>\n<Child>&secret;</Child>\n</Message>\n")
+    with pytest.raises(ImportFailure, match=r"x\.xml:2:7: not well-formed XML \(undefined entity"):
+        list(iter_elements(path, "Child"))
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.randoms(use_true_random=False))
+def test_the_order_of_a_returns_rows_does_not_matter(random) -> None:  # type: ignore[no-untyped-def]
+    first = _read(2015, [("A", "2010-01-01"), ("B", "2011-01-01")], [("A", "2014-05-01", None)])
+    second = _read(
+        2016,
+        [("A", "2010-01-01"), ("B", "2011-01-02"), ("C", "2012-01-01")],
+        [("A", "2014-05-01", "2015-06-01"), ("B", "2015-07-01", None), ("C", "2015-08-01", None)],
+    )
+    shuffled = [
+        ReturnRead(
+            r.kind, r.path, r.year, r.authority, r.sha256,
+            {n: f.sample(frac=1, random_state=random.randrange(1000)) for n, f in r.tables.items()},
+            r.records_read, r.rejections,
+        )
+        for r in (first, second)
+    ]  # fmt: skip
+    with tempfile.TemporaryDirectory() as temp:
+        plain = import_returns([first, second], Path(temp) / "a")
+        mixed = import_returns(shuffled, Path(temp) / "b")
+        for name in ("children", "cla_episodes"):
+            a = pd.read_csv(Path(temp) / "a" / f"{name}.csv")
+            b = pd.read_csv(Path(temp) / "b" / f"{name}.csv")
+            pd.testing.assert_frame_equal(a, b)
+    assert plain.counts == mixed.counts
+    assert sorted(plain.findings, key=str) == sorted(mixed.findings, key=str)

@@ -63,6 +63,10 @@ def import_group() -> None:
       kpi import ssda903 returns/903_2015 returns/903_2016.xml --output extract
       kpi import cin-census returns/cin_2016.xml --into extract --population pop.csv
       kpi compute --extracts extract --period 2016-03
+
+    Exit codes: 0 written (rejected records listed, and in rejected_rows.csv), 1 nothing
+    written (not a return, hostile XML, --strict with rejections), 2 usage error.
+    See docs/importing.md.
     """
 
 
