@@ -150,7 +150,7 @@ def _run(
     else:
         click.echo(render(report))
     for note in report.notes:
-        click.echo(f"kpi import: note: {note}", err=True)
+        click.echo(textwrap.fill(f"kpi import: note: {note}", 79, subsequent_indent="  "), err=True)
 
 
 def render(report: ImportReport) -> str:
