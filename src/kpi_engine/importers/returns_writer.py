@@ -390,22 +390,41 @@ def write_ssda903_csv(tables: dict[str, pd.DataFrame], folder: Path) -> dict[str
 # --- XML, vectorised ----------------------------------------------------------------------------
 
 
+_SPECIAL = r"[&<>]"
+
+
 def _escape(text: pd.Series) -> pd.Series:
-    return (
-        text.str.replace("&", "&amp;", regex=False)
+    """XML-escaped text; only the rare values holding ``&``, ``<`` or ``>`` are touched."""
+    special = text.str.contains(_SPECIAL, regex=True).fillna(False).to_numpy(dtype=bool)
+    if not special.any():
+        return text
+    escaped = (
+        text[special]
+        .str.replace("&", "&amp;", regex=False)
         .str.replace("<", "&lt;", regex=False)
         .str.replace(">", "&gt;", regex=False)
     )
+    return text.mask(special, escaped)
 
 
-def _elements(frame: pd.DataFrame, date_format: str, names: dict[str, str]) -> pd.Series:
+def _elements(frame: pd.DataFrame, date_format: str, names: dict[str, str]) -> np.ndarray:
     """``<Name>value</Name>`` for each column (``names``: column → element), concatenated per
-    row; an element whose value is missing is left out (an absent element means no value)."""
-    text = _formatted(frame[list(names)], date_format)
-    out = pd.Series("", index=frame.index, dtype="object")
+    row; an element whose value is missing is left out (an absent element means no value).
+
+    Built on object arrays: numpy adds Python strings element by element in C, without the
+    copies a string Series makes at each step.
+    """
+    out = np.full(len(frame), "", dtype=object)
     for column, element in names.items():
-        values = _escape(text[column].astype("string"))
-        out = out + ("<" + element + ">" + values + "</" + element + ">").fillna("")
+        values = frame[column]
+        if pd.api.types.is_datetime64_any_dtype(values):
+            text = values.dt.strftime(date_format)  # digits and separators: nothing to escape
+        else:
+            text = values.astype(object).where(values.notna(), None)
+            text = _escape(text[text.notna()].astype(str)).reindex(values.index)
+        present = text.notna().to_numpy()
+        strings = text.to_numpy(dtype=object)[present]
+        out[present] = out[present] + f"<{element}>" + strings + f"</{element}>"
     return out
 
 
@@ -594,7 +613,7 @@ def census_xml(
     return f.document(opening, "  </Children>\n</Message>\n"), counts
 
 
-def _census_child(c: pd.DataFrame, cy: CollectionYear) -> pd.Series:
+def _census_child(c: pd.DataFrame, cy: CollectionYear) -> np.ndarray:
     sex_element = "GenderCurrent" if cy.year >= 2023 else "Sex"  # renamed in the 2023 census
     identifiers = pd.DataFrame(
         {
@@ -614,13 +633,10 @@ def _census_child(c: pd.DataFrame, cy: CollectionYear) -> pd.Series:
     disability = disabled.map({True: "DDA", False: "NONE"}).astype("object")
     characteristics = pd.DataFrame({"ethnicity": c["ethnicity"], "disability": disability})
     # A single Disability: "DDA" (disabled, type not held) or "NONE"; left out when not known.
+    disabilities = _elements(characteristics, CENSUS_DATE, {"disability": "Disability"})
     has = disability.notna().to_numpy()
-    disabilities = np.where(
-        has,
-        "<Disabilities><Disability>" + disability.fillna("") + "</Disability></Disabilities>",
-        "",
-    )
-    return (
+    disabilities[has] = "<Disabilities>" + disabilities[has] + "</Disabilities>"
+    opening: np.ndarray = (
         "    <Child>\n      <ChildIdentifiers>"
         + _elements(identifiers, CENSUS_DATE, names)
         + "</ChildIdentifiers>\n      <ChildCharacteristics>"
@@ -628,9 +644,10 @@ def _census_child(c: pd.DataFrame, cy: CollectionYear) -> pd.Series:
         + disabilities
         + "</ChildCharacteristics>"
     )
+    return opening
 
 
-def _census_record(element: str, frame: pd.DataFrame, cy: CollectionYear) -> pd.Series:
+def _census_record(element: str, frame: pd.DataFrame, cy: CollectionYear) -> np.ndarray:
     end = _as_at(frame["completed_date" if element == "Assessments" else "end_date"], cy)
     if element == "Assessments":
         data = pd.DataFrame({"start": frame["start_date"], "end": end})
