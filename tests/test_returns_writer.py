@@ -16,12 +16,18 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kpi_engine.cli import cli
 from kpi_engine.importers import read_ssda903
 from kpi_engine.importers.cin_census import read_cin_census
 from kpi_engine.importers.returns_writer import (
+    CollectionYear,
     ReturnsError,
+    _census_source,
+    _empty,
+    census_xml,
     collection_years,
     write_returns,
 )
@@ -296,3 +302,76 @@ def test_kpi_sample_data_returns_usage_errors(
     result = CliRunner().invoke(cli, [*args, *extra])
     assert result.exit_code == 2
     assert message in result.stderr
+
+
+_DAY = st.integers(min_value=0, max_value=4 * 365)  # days after 1 April 2012
+_REFERRAL = st.tuples(
+    st.sampled_from(["K1", "K2", "K3"]),
+    _DAY,
+    st.one_of(st.none(), st.integers(min_value=0, max_value=400)),  # open, or days to closure
+    st.sampled_from(["assessment", "nfa", "early_help"]),
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(referrals=st.lists(_REFERRAL, max_size=12), year=st.integers(2013, 2016))
+def test_a_census_written_reads_back_as_the_referrals_open_in_its_year(
+    tmp_path_factory: pytest.TempPathFactory,
+    referrals: list[tuple[str, int, int | None, str]],
+    year: int,
+) -> None:
+    """Property: whatever the referrals, the census of a year reads back as exactly those open
+    in the year, closures after 31 March blank, NFA for early help and no further action."""
+    start = pd.Timestamp("2012-04-01")
+    frame = pd.DataFrame(referrals, columns=["child_id", "day", "days", "outcome"])
+    frame = frame.drop_duplicates(["child_id", "day"])  # the census's key: child and date
+    opened = start + pd.to_timedelta(frame["day"], unit="D")
+    closed = opened + pd.to_timedelta(frame["days"].astype(float), unit="D")
+    tables = {
+        "children": pd.DataFrame(
+            {
+                "child_id": ["K1", "K2", "K3"],
+                "date_of_birth": pd.to_datetime(["2005-01-01"] * 3),
+                "sex": ["M", "F", "U"],
+                "ethnicity": ["WBRI", None, "NOBT"],
+                "disabled": pd.array([True, False, None], dtype="boolean"),
+            }
+        ),
+        "referrals": pd.DataFrame(
+            {
+                "referral_id": [f"R{i}" for i in range(len(frame))],
+                "child_id": frame["child_id"].to_numpy(),
+                "referral_date": opened.to_numpy(),
+                "source": "1A",
+                "outcome": frame["outcome"].to_numpy(),
+                "closure_date": closed.to_numpy(),
+            }
+        ),
+        **{name: _empty(name) for name in ("assessments", "cin_plans", "cp_plans")},
+    }
+    cy = CollectionYear(year)
+    text, _ = census_xml(tables, _census_source(tables), cy, "999")
+    path = tmp_path_factory.mktemp("census") / f"cin-census-{year}.xml"
+    path.write_text(text, encoding="utf-8")
+    read = read_cin_census(path)
+    assert read.rejections == []
+    r = tables["referrals"]
+    open_in_year = (r["referral_date"] < cy.stop) & (
+        r["closure_date"].isna() | (r["closure_date"] >= cy.start)
+    )
+    expected = r.assign(
+        closure_date=r["closure_date"].where(r["closure_date"] < cy.stop),
+        outcome=r["outcome"].replace("early_help", "nfa"),
+    )[open_in_year]
+    got = read.tables["referrals"]
+
+    def keyed(f: pd.DataFrame) -> list[tuple[object, ...]]:
+        return sorted(
+            (c, str(d.date()), "" if pd.isna(e) else str(e.date()), o)
+            for c, d, e, o in zip(
+                f["child_id"], f["referral_date"], f["closure_date"], f["outcome"], strict=True
+            )
+        )
+
+    assert keyed(got) == keyed(expected)
+    assert set(read.tables["children"]["child_id"]) == set(expected["child_id"])

@@ -509,14 +509,20 @@ def _latest_referral(records: pd.DataFrame, start: str, referrals: pd.DataFrame)
     the ``CINdetails`` the census carries it in."""
     left = pd.DataFrame(
         {
-            "child_id": records["child_id"].to_numpy(),
-            "at": records[start].to_numpy(),
+            "child_id": records["child_id"].to_numpy(dtype=object),
+            "at": records[start].to_numpy(dtype="datetime64[ns]"),
             "row": np.arange(len(records)),
         }
-    ).sort_values("at")
+    ).astype({"child_id": "str"})  # both sides one dtype, even when empty
+    left = left.sort_values("at")
     right = pd.DataFrame(
-        {c: referrals[c].to_numpy() for c in ("child_id", "referral_date", "referral_id")}
-    ).sort_values("referral_date")
+        {
+            "child_id": referrals["child_id"].to_numpy(dtype=object),
+            "referral_date": referrals["referral_date"].to_numpy(dtype="datetime64[ns]"),
+            "referral_id": referrals["referral_id"].to_numpy(dtype=object),
+        }
+    ).astype({"child_id": "str"})
+    right = right.sort_values("referral_date")
     matched = pd.merge_asof(
         left, right, left_on="at", right_on="referral_date", by="child_id", direction="backward"
     ).sort_values("row")
