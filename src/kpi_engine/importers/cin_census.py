@@ -56,8 +56,11 @@ ABUSE = {
 NO_DISABILITY = "NONE"
 
 _CHILD = ("location", "id", "born", "expected", "sex", "gender", "ethnicity", "disabilities")
-_REFERRAL = ("child", "location", "date", "source", "closed", "nfa")
-_RECORD = ("referral", "location", "start", "end", "initial", "latest")
+_REFERRAL = ("child", "position", "date", "source", "closed", "nfa")
+_RECORD = ("referral", "position", "start", "end", "initial", "latest")
+_NUMBERS = ("child", "referral", "position")
+"""Raw columns holding numbers: which child or referral a record belongs to, and its place
+among its siblings of the same name (``CINdetails[2]``), from which element paths are built."""
 _RECORDS = {
     # table: (element, start element, end element)
     "assessments": ("Assessments", "AssessmentActualStartDate", "AssessmentAuthorisationDate"),
@@ -82,11 +85,15 @@ class _Columns:
         return len(self.rows)
 
     def frame(self) -> pd.DataFrame:
-        if not self.rows:
-            return pd.DataFrame({name: pd.Series(dtype=object) for name in self.names})
-        columns = zip(*self.rows, strict=True)
+        """The records as one DataFrame: text as Arrow strings (compact: a national census is
+        millions of values), numbers as integers. The tuples are let go."""
+        columns = list(zip(*self.rows, strict=True)) or [() for _ in self.names]
+        self.rows = []
         return pd.DataFrame(
-            {name: pd.Series(v, dtype=object) for name, v in zip(self.names, columns, strict=True)}
+            {
+                name: pd.Series(values, dtype="int64" if name in _NUMBERS else "str")
+                for name, values in zip(self.names, columns, strict=True)
+            }
         )
 
 
@@ -159,10 +166,9 @@ def _stream(path: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, pd.DataFr
             " ".join(disabilities),
         )  # fmt: skip
         for k, details in enumerate(child.findall("CINdetails"), start=1):
-            here = f"{location}/CINdetails[{k}]"
             referrals.add(
                 len(children) - 1,
-                here,
+                k,
                 *(_text(details, name) for name in
                   ("CINreferralDate", "ReferralSource", "CINclosureDate", "ReferralNFA")),
             )  # fmt: skip
@@ -170,13 +176,34 @@ def _stream(path: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, pd.DataFr
                 for j, record in enumerate(details.findall(element), start=1):
                     records[table].add(
                         len(referrals) - 1,
-                        f"{here}/{element}[{j}]",
+                        j,
                         _text(record, start),
                         _text(record, end),
                         _text(record, "InitialCategoryOfAbuse"),
                         _text(record, "LatestCategoryOfAbuse"),
                     )
-    return children.frame(), referrals.frame(), {t: c.frame() for t, c in records.items()}
+    return _located(children.frame(), referrals.frame(), {t: c.frame() for t, c in records.items()})
+
+
+def _located(
+    children: pd.DataFrame, referrals: pd.DataFrame, records: dict[str, pd.DataFrame]
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, pd.DataFrame]]:
+    """Each referral's and record's element path, built a whole column at a time from its
+    parent's path and its position (``.../Child[3]/CINdetails[2]/Assessments[1]``)."""
+
+    def under(parents: pd.Series, at: pd.Series, element: str, position: pd.Series) -> pd.Series:
+        prefix = parents.iloc[at.to_numpy()].reset_index(drop=True)
+        return prefix + f"/{element}[" + position.astype("str") + "]"
+
+    referrals["location"] = under(
+        children["location"], referrals["child"], "CINdetails", referrals["position"]
+    )
+    for table, frame in records.items():
+        element = _RECORDS[table][0]
+        frame["location"] = under(
+            referrals["location"], frame["referral"], element, frame["position"]
+        )
+    return children, referrals, records
 
 
 class _Checks:
@@ -242,7 +269,7 @@ class _Checks:
 
 def _texts(series: pd.Series) -> pd.Series:
     """Text with empty values as missing."""
-    return pd.Series(series.where(series.fillna("") != "", None), dtype=object)
+    return pd.Series(series.mask(series.fillna("") == ""))
 
 
 def _ids(child: pd.Series, dates: pd.Series) -> pd.Series:
@@ -300,7 +327,7 @@ def _referrals(
 ) -> tuple[pd.DataFrame, pd.Series]:
     """The referrals kept, and each raw referral's id (None where it was rejected)."""
     name = "referrals"
-    child = pd.Series(child_ids.to_numpy()[raw["child"].to_numpy(dtype=int)], dtype=object)
+    child = child_ids.iloc[raw["child"].to_numpy()].reset_index(drop=True)
     bad = checks.reject(name, raw, "LAchildID", child, (child == "").to_numpy(),
                         "the child has no LAchildID")  # fmt: skip
     date, bad_date = checks.dates(name, raw, "date", "CINreferralDate", required=True)
@@ -337,8 +364,8 @@ def _records(
     checks: _Checks,
 ) -> pd.DataFrame:
     _, start_element, end_element = _RECORDS[table]
-    at = raw["referral"].to_numpy(dtype=int)
-    child = pd.Series(child_of_referral.to_numpy()[at], dtype=object)
+    at = raw["referral"].to_numpy()
+    child = child_of_referral.iloc[at].reset_index(drop=True)
     bad = checks.reject(table, raw, "LAchildID", child, (child == "").to_numpy(),
                         "the child has no LAchildID")  # fmt: skip
     start, bad_start = checks.dates(table, raw, "start", start_element, required=True)
@@ -352,7 +379,7 @@ def _records(
     }
     if table == "assessments":
         # the referral's id, unless the referral itself was rejected (the link cannot be kept)
-        columns["referral_id"] = pd.Series(referral_ids.to_numpy()[at], dtype=object)
+        columns["referral_id"] = referral_ids.iloc[at].reset_index(drop=True)
     columns["start_date"] = start
     columns[_END_COLUMN[table]] = end
     if table == "cp_plans":
@@ -377,11 +404,9 @@ def read_cin_census(path: Path) -> ReturnRead:
     raw_children, raw_referrals, raw_records = _stream(path)
     checks = _Checks(path, reference)
     children = _children(path, raw_children, checks)
-    child_ids = raw_children["id"] if len(raw_children) else pd.Series([], dtype=object)
+    child_ids = raw_children["id"]
     referrals, referral_ids = _referrals(path, raw_referrals, child_ids, checks)
-    child_of_referral = pd.Series(
-        child_ids.to_numpy()[raw_referrals["child"].to_numpy(dtype=int)], dtype=object
-    )
+    child_of_referral = child_ids.iloc[raw_referrals["child"].to_numpy()].reset_index(drop=True)
     tables = {"children": children, "referrals": referrals}
     for table, raw in raw_records.items():
         tables[table] = _records(path, table, raw, child_of_referral, referral_ids, checks)
