@@ -105,6 +105,11 @@ class ReturnRead:
     records_read: dict[str, int]
     """Per extract table: records read = kept + rejected."""
     rejections: list[Rejection]
+    findings: list[Finding] = field(default_factory=list)
+    """What the reader noticed and imported anyway (a 903 child with no SEX: sex not known)."""
+    pending: dict[str, pd.DataFrame] = field(default_factory=dict)
+    """Per table worked out only once the years are stacked (the 903's adoptions, from every
+    year's episodes), what this return adds to it (AD1's matching dates)."""
 
 
 @dataclass(frozen=True)

@@ -41,11 +41,15 @@ _XML_FIELDS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "reviews": ("AREVIEW", ("REVIEW", "REVIEW_CODE")),
     "missing": ("MISSING", ("MISSING", "MIS_START", "MIS_END")),
-    "oc3": ("OC3", ("IN_TOUCH", "ACTIV", "ACCOM")),
+    "oc3": ("OC3", ("DOB", "IN_TOUCH", "ACTIV", "ACCOM")),
     "ad1": ("AD1", ("DATE_INT", "DATE_MATCH", "FOSTER_CARE", "NB_ADOPTR")),
     "placed_adoption": ("PLACED_ADOPTION", ("DATE_PLACED", "DATE_PLACED_CEASED")),
 }
 """Per raw table: the XML element holding one record, and the fields read from it."""
+
+FROM_HEADER = ("DOB",)
+"""Fields the XML form writes once per child, in HEADER, where the CSV form repeats them in
+each table's rows (OC3's DOB): a record without its own takes the child's."""
 
 
 def read_raw(path: Path) -> tuple[dict[str, pd.DataFrame], str]:
@@ -138,7 +142,8 @@ def _read_xml(path: Path) -> dict[str, pd.DataFrame]:
         for name in header_fields:
             values[name].append(texts.get(name) or "")
         values[LOCATION].append(where)
-        _gather(child, values["CHILDID"][-1].strip(), where, columns)
+        inherited = {name: texts.get(name) or "" for name in FROM_HEADER}
+        _gather(child, values["CHILDID"][-1].strip(), where, columns, inherited)
     tables = {}
     for table, values in columns.items():
         frame = pd.DataFrame(values)
@@ -155,9 +160,15 @@ _BY_TAG = {tag: (table, fields) for table, (tag, fields) in _XML_FIELDS.items()}
 
 
 def _gather(
-    child: Element, child_id: str, where: str, columns: dict[str, dict[str, list[str]]]
+    child: Element,
+    child_id: str,
+    where: str,
+    columns: dict[str, dict[str, list[str]]],
+    inherited: dict[str, str],
 ) -> None:
     """Append the child's records of each table (anywhere under ``CHILD``) to the lists.
+
+    A field in ``FROM_HEADER`` the record lacks is the ``inherited`` value (the HEADER's).
 
     One walk over the child's elements; each record's fields are looked up in one dict of its
     children's texts (values are trimmed later, a column at a time).
@@ -175,5 +186,5 @@ def _gather(
         values = columns[table]
         values["CHILD"].append(child_id)
         for name in fields:
-            values[name].append(texts.get(name) or "")
+            values[name].append(texts.get(name) or inherited.get(name, ""))
         values[LOCATION].append(f"{where}/{element.tag}[{number}]")

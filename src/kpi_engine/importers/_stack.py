@@ -42,6 +42,10 @@ DATED_KEYS: dict[str, tuple[str, str]] = {
 NO_OVERLAP = ("cla_episodes",)
 """Tables where one child's records may not overlap in time."""
 
+NOT_KNOWN: dict[tuple[str, str], str] = {("children", "sex"): "U"}
+"""Codes that say "not known" (a blank 903 SEX, the census's 0 and 9): when years or returns
+are merged they erase no known value and are no change (the 903 says U, the census M: M)."""
+
 
 @dataclass
 class Stacked:
@@ -219,7 +223,10 @@ def merge_years(table: contract.Table, stacked: Stacked) -> None:
     if not repeated.any():
         stacked.frame = frame
         return
-    group = frame[repeated]
+    group = frame[repeated].copy()
+    for (name, column), code in NOT_KNOWN.items():
+        if name == table.name:
+            group[column] = group[column].mask(group[column] == code)
     nxt = group.shift(-1)
     same = (group[key] == nxt[key]).to_numpy()
     earlier, later = group[same], nxt[same]
@@ -242,6 +249,9 @@ def merge_years(table: contract.Table, stacked: Stacked) -> None:
     merged = groups.last()
     merged[key] = merged.index
     merged[RANK] = groups[RANK].max().to_numpy()
+    for (name, column), code in NOT_KNOWN.items():
+        if name == table.name:
+            merged[column] = merged[column].fillna(code)  # known in no return: not known
     merged = merged.reset_index(drop=True)
     with_existing = groups[RANK].min().to_numpy() == EXISTING
     stacked.replaced += int(with_existing.sum())

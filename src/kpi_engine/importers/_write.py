@@ -40,6 +40,13 @@ from kpi_engine.importers._common import (
 
 SOURCE_SYSTEM = "statutory returns (kpi import)"
 RATE_TABLE = "population"
+PARTIAL_TABLES = "partial_tables"
+"""The manifest's list of tables the extract holds only in part (see kpi_engine.coverage)."""
+NOT_LOOKED_AFTER_MISSING = {
+    "holds_only": "looked_after",
+    "reason": "the statutory returns carry missing episodes of looked-after children only "
+    "(the SSDA903's); missing from home is in neither",
+}
 
 
 def write_import(
@@ -64,8 +71,11 @@ def write_import(
     if any(r.kind == "ssda903" for r in reads):
         from kpi_engine.importers.ssda903 import finish
 
-        finish(tables)
+        adoptions, lost = finish(tables, reads)
+        _add_derived("adoptions", adoptions, lost, reads, tables, counts, rejections, findings)
+        counts = {n: counts[n] for n in contract.TABLES if n in counts}  # the contract's order
     rejections.sort(key=_in_file_order)
+    manifest_notes = _partial_tables(tables)
     notes: list[str] = []
     _population(tables, population, notes)
     sources = _sources(reads, old_manifest)
@@ -77,6 +87,9 @@ def write_import(
             f"(first: {_describe(rejections[0])})"
         )
     manifest = _manifest(reads, authority, old_manifest, sources)
+    manifest.pop(PARTIAL_TABLES, None)
+    if manifest_notes:
+        manifest[PARTIAL_TABLES] = manifest_notes
     _write_folder(output, into, tables, manifest, rejections, findings)
     return report
 
@@ -165,7 +178,7 @@ def _stack_all(
     tables: dict[str, pd.DataFrame] = {}
     counts: dict[str, TableCount] = {}
     rejections = [r for read in reads for r in read.rejections]
-    findings: list[Finding] = []
+    findings: list[Finding] = [f for read in reads for f in read.findings]
     renamed: dict[str, dict[str, str]] = {}
     names = [n for n in contract.TABLES if n in existing or any(n in r.tables for r in reads)]
     for name in names:
@@ -203,6 +216,58 @@ def _stack_all(
             replaced=stacked.replaced,
         )
     return tables, counts, rejections, findings, renamed
+
+
+def _add_derived(
+    name: str,
+    frame: pd.DataFrame,
+    lost: list[Rejection],
+    reads: Sequence[ReturnRead],
+    tables: dict[str, pd.DataFrame],
+    counts: dict[str, TableCount],
+    rejections: list[Rejection],
+    findings: list[Finding],
+) -> None:
+    """A table worked out from the stacked years (the 903's adoptions), stacked with any
+    existing rows of it, counted: read = derived + rejected then + rejected while reading."""
+    table = contract.TABLES[name]
+    while_reading = sum(r.table == name for read in reads for r in read.rejections)
+    if frame.empty and not lost and not while_reading:
+        return
+    latest = max(range(len(reads)), key=lambda i: reads[i].year)
+    frame = _stack.typed(frame, table).assign(
+        **{_stack.RANK: latest, _stack.YEAR: reads[latest].year}
+    )
+    kept, bad = _stack.check_rows(table, frame)
+    rejections.extend([*lost, *bad])
+    before = tables.get(name)
+    stacked = _stack.stack_table(table, [f for f in (before, kept) if f is not None])
+    findings.extend(stacked.findings)
+    tables[name] = stacked.frame
+    read = len(frame) + len(lost) + while_reading
+    rejected = len(lost) + len(frame) - len(kept) + while_reading
+    counts[name] = TableCount(
+        read=read,
+        rejected=rejected,
+        merged=stacked.merged,
+        imported=read - rejected - stacked.merged,
+        existing=len(before) if before is not None else 0,
+        replaced=stacked.replaced,
+    )
+
+
+def _partial_tables(tables: dict[str, pd.DataFrame]) -> dict[str, dict[str, str]]:
+    """Tables the import leaves holding only part of what the contract's table means.
+
+    Missing episodes come from the 903 alone: every one is of a looked-after child. Counting
+    the others (missing from home) on them would give 0, not "no data"; the manifest says so,
+    and the engine makes such a count NO DATA. An existing extract (``--into``) holding
+    episodes of children not looked after holds the whole table: nothing is said.
+    """
+    missing = tables.get("missing_episodes")
+    if missing is None or missing["looked_after"].eq(False).any():
+        return {}
+    return {"missing_episodes": dict(NOT_LOOKED_AFTER_MISSING)}
 
 
 def _plus_rejected(count: TableCount, more: int) -> TableCount:

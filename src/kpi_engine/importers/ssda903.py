@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,7 @@ from kpi_engine.importers import _stack
 from kpi_engine.importers._common import (
     FILE,
     LOCATION,
+    Finding,
     ImportFailure,
     Rejection,
     ReturnRead,
@@ -91,6 +93,7 @@ class _Rows:
     def __init__(self, year: int) -> None:
         self.year = year
         self.rejections: list[Rejection] = []
+        self.findings: list[Finding] = []
 
     def reject(
         self, table: str, frame: pd.DataFrame, field: str, mask: pd.Series | np.ndarray, why: str
@@ -135,12 +138,19 @@ def _own(frame: pd.DataFrame, out: pd.DataFrame) -> pd.DataFrame:
 def _children(raw: pd.DataFrame, rows: _Rows) -> pd.DataFrame:
     bad = np.zeros(len(raw), dtype=bool)
     born, bad = rows.dates("children", raw, "DOB", bad)
-    sex = _text(raw, "SEX").map(SEX)
-    why = "not a SEX code (expected 1 male or 2 female)"
-    bad |= rows.reject("children", raw, "SEX", sex.isna().to_numpy(), why)
+    written = _text(raw, "SEX")
+    blank = written.isna().to_numpy()
+    sex = written.map(SEX)
+    why = "not a SEX code (expected 1 male or 2 female, or blank: not known)"
+    bad |= rows.reject("children", raw, "SEX", sex.isna().to_numpy() & ~blank, why)
+    # the 903 has no code for a sex not known: blank is that, the contract's U, and the
+    # child's episodes, reviews and care-leaver records stay (a finding, not a rejection)
+    sex = sex.mask(blank, "U")
+    child = _text(raw, "CHILD")
+    rows.findings += _unknown_sex(raw, child, blank & ~bad)
     out = pd.DataFrame(
         {
-            "child_id": _text(raw, "CHILD"),
+            "child_id": child,
             "date_of_birth": born,
             "sex": sex,
             "ethnicity": _text(raw, "ETHNIC"),
@@ -148,6 +158,20 @@ def _children(raw: pd.DataFrame, rows: _Rows) -> pd.DataFrame:
         }
     )
     return _own(raw, out)[~bad]
+
+
+def _unknown_sex(raw: pd.DataFrame, child: pd.Series, hits: np.ndarray) -> list[Finding]:
+    """A finding for each header row imported with SEX blank (only those rows are visited)."""
+    if not hits.any():
+        return []
+    file = str(raw[FILE].iloc[0])
+    ids = child[hits].fillna("").tolist()
+    places = raw[LOCATION][hits].astype("str").tolist()
+    why = "SEX blank at {} (the 903 has no code for not known): imported as U, not known"
+    return [
+        Finding("children", c, "sex", "", "U", file, file, why.format(where))
+        for c, where in zip(ids, places, strict=True)
+    ]
 
 
 def _episodes(raw: pd.DataFrame, rows: _Rows) -> pd.DataFrame:
@@ -315,46 +339,63 @@ def _years(raw: pd.Series, today: dt.date) -> pd.Series:
     return pd.Series(dates.dt.year + (dates.dt.month >= 4).astype("int64"), dtype="int64")
 
 
-def _adoptions(tables: dict[str, pd.DataFrame], ad1: pd.DataFrame | None, rows: _Rows) -> None:
-    """Adoption milestones from the episodes (placed, adopted) and AD1 (matched)."""
-    episodes = tables.get("cla_episodes")
-    if episodes is None or episodes.empty:
-        return
-    runs = care_periods(episodes)
-    placed = episodes[episodes["placement_type"].isin(ADOPTION_PLACEMENTS)]
-    placed = placed.sort_values("start_date").groupby("child_id").first()
-    ceased = episodes[episodes["reason_ceased"].isin(ADOPTED)]
-    adopted = ceased.sort_values("end_date").groupby("child_id")["end_date"].last()
-    order = episodes[episodes["legal_status"] == "E1"].groupby("child_id")["start_date"].min()
-    children = placed.index.union(adopted.index)
-    matched = pd.Series(pd.NaT, index=children, dtype="datetime64[ns]")
-    if ad1 is not None and not ad1.empty:
-        bad = np.zeros(len(ad1), dtype=bool)
-        when, bad = rows.dates("adoptions", ad1, "DATE_MATCH", bad)
-        found = pd.Series(when.to_numpy(), index=_text(ad1, "CHILD"))[~bad]
-        found = found[found.index.isin(children)]
-        matched.loc[found.index] = found.groupby(level=0).max()
+def _matches(ad1: pd.DataFrame, rows: _Rows) -> pd.DataFrame:
+    """AD1's matching dates (child_id, matched_date), for the adoptions worked out once the
+    years are stacked; an unreadable or future DATE_MATCH is rejected."""
+    bad = np.zeros(len(ad1), dtype=bool)
+    when, bad = rows.dates("adoptions", ad1, "DATE_MATCH", bad)
+    out = _own(ad1, pd.DataFrame({"child_id": _text(ad1, "CHILD"), "matched_date": when}))
+    return out[~bad & when.notna().to_numpy()]
+
+
+def adoptions(
+    episodes: pd.DataFrame, matches: pd.DataFrame
+) -> tuple[pd.DataFrame, list[Rejection]]:
+    """Adoption milestones from every year's episodes (placed, adopted) and AD1 (matched).
+
+    Worked out once the years are stacked: a child placed for adoption in 2015-16 usually
+    entered care years before, in an episode only an earlier return holds. One row per child
+    whose returned episodes hold an A3-A6 placement or an adoption (REC E11/E12); the child's
+    whole history (an existing extract's episodes too) dates it. A child whose period of care
+    began before every return imported (no RNE S episode starts it) is rejected.
+    """
+    returned = episodes[(episodes[_stack.RANK] != _stack.EXISTING).to_numpy()]
+    is_placed = episodes["placement_type"].isin(ADOPTION_PLACEMENTS)
+    is_adopted = episodes["reason_ceased"].isin(ADOPTED)
+    mine = is_placed | is_adopted
+    children = pd.Index(returned.loc[mine[returned.index], "child_id"].unique()).sort_values()
     if children.empty:
-        return
-    milestone = placed["start_date"].reindex(children).fillna(adopted.reindex(children))
-    began = runs.period_start_at(pd.Series(children, index=children), milestone)
-    source = placed.reindex(children)
+        return pd.DataFrame(), []
+    placed = episodes[is_placed].sort_values("start_date").groupby("child_id").first()
+    ceased = episodes[is_adopted].sort_values("end_date").groupby("child_id").last()
+    order = episodes[episodes["legal_status"] == "E1"].groupby("child_id")["start_date"].min()
+    matched = matches.groupby("child_id")["matched_date"].max() if len(matches) else None
+    milestone = placed["start_date"].reindex(children).fillna(ceased["end_date"].reindex(children))
+    began = care_periods(episodes).period_start_at(pd.Series(children, index=children), milestone)
+    source = placed[[FILE, LOCATION]].reindex(children)
+    source = source.fillna(ceased[[FILE, LOCATION]].reindex(children))
     out = pd.DataFrame(
         {
             "child_id": children,
             "entered_care_date": began.to_numpy(),
             "placement_order_date": order.reindex(children).to_numpy(),
-            "matched_date": matched.to_numpy(),
+            "matched_date": (
+                matched.reindex(children).to_numpy() if matched is not None else pd.NaT
+            ),
             "placed_date": placed["start_date"].reindex(children).to_numpy(),
-            "adoption_order_date": adopted.reindex(children).to_numpy(),
-            FILE: source[FILE].fillna(str(episodes[FILE].iloc[0])).to_numpy(),
-            LOCATION: source[LOCATION].fillna("").to_numpy(),
+            "adoption_order_date": ceased["end_date"].reindex(children).to_numpy(),
+            FILE: source[FILE].to_numpy(),
+            LOCATION: source[LOCATION].to_numpy(),
         }
     )
     unknown = out["entered_care_date"].isna().to_numpy()
     why = "the period of care began before the returns imported (no RNE S episode)"
-    rows.reject("adoptions", out.rename(columns={"child_id": "CHILD"}), "CHILD", unknown, why)
-    tables["adoptions"] = out[~unknown]
+    lost = out[unknown]
+    rejections = [
+        Rejection("adoptions", str(f), str(loc), "CHILD", str(c), why)
+        for c, f, loc in zip(lost["child_id"], lost[FILE], lost[LOCATION], strict=True)
+    ]
+    return out[~unknown].reset_index(drop=True), rejections
 
 
 @dataclasses.dataclass
@@ -432,8 +473,25 @@ def review_due_dates(reviews: pd.DataFrame, episodes: pd.DataFrame, first_year: 
     return due.reindex(reviews.index)
 
 
-def finish(tables: dict[str, pd.DataFrame]) -> None:
-    """After stacking: review due dates from all the years' episodes and reviews."""
+def finish(
+    tables: dict[str, pd.DataFrame], reads: Sequence[ReturnRead]
+) -> tuple[pd.DataFrame, list[Rejection]]:
+    """After stacking: review due dates, then the adoptions, from all the years' episodes.
+
+    Returns the adoptions (not yet in ``tables``: the writer stacks them with any existing
+    ones) and the adoptions rejected.
+    """
+    _due_dates(tables)
+    episodes = tables.get("cla_episodes")
+    if episodes is None or episodes.empty:
+        return pd.DataFrame(), []
+    found = [r.pending["adoptions"] for r in reads if "adoptions" in r.pending]
+    matches = pd.concat(found, ignore_index=True) if found else pd.DataFrame()
+    return adoptions(episodes, matches)
+
+
+def _due_dates(tables: dict[str, pd.DataFrame]) -> None:
+    """Review due dates from all the years' episodes and reviews (returned reviews only)."""
     reviews, episodes = tables.get("cla_reviews"), tables.get("cla_episodes")
     if reviews is None or reviews.empty or episodes is None:
         return
@@ -477,13 +535,18 @@ def read_ssda903(
         if name != "children" and "child_id" in tables[name]:
             tables[name] = _in_header(name, tables[name], tables["children"], rows)
     _check(tables, rows)
-    _adoptions(tables, raw.get("ad1"), rows)
-    if "adoptions" in tables or "ad1" in raw:
-        read["adoptions"] = len(tables.get("adoptions", ())) + sum(
-            r.table == "adoptions" for r in rows.rejections
-        )
+    pending = {"adoptions": _matches(raw["ad1"], rows)} if "ad1" in raw else {}
     return ReturnRead(
-        "ssda903", path, year, None, digest, tables, read, _with_fields(rows.rejections, raw)
+        "ssda903",
+        path,
+        year,
+        None,
+        digest,
+        tables,
+        read,
+        _with_fields(rows.rejections, raw),
+        rows.findings,
+        pending,
     )
 
 
