@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kpi_engine import derivations, derived, keys
+from kpi_engine import coverage, derivations, derived, keys
 from kpi_engine._schedule import run_sized
 from kpi_engine._sorting import order_by
 from kpi_engine._threads import workers
@@ -316,8 +316,15 @@ class _TableCache:
     the first thread to ask for it, while others that want the same table wait for it.
     """
 
-    def __init__(self, tables: Tables, definitions: Sequence[Definition]) -> None:
+    def __init__(
+        self,
+        tables: Tables,
+        definitions: Sequence[Definition],
+        partial: Mapping[str, coverage.Partial] | None = None,
+    ) -> None:
         self.tables = tables
+        self.partial = partial or {}
+        """Tables the extract holds only in part (its manifest says so: kpi_engine.coverage)."""
         self._lock = threading.Lock()
         self._building: dict[str, threading.Lock] = {}
         # how many definitions still read each table; at zero it is forgotten
@@ -451,6 +458,8 @@ def _figures(d: Definition, cache: _TableCache, m0: int, months: int) -> _Figure
         missing = cache.needs(table, _referenced_names(spec))
         if missing:
             raise NoData(f"needs table {', '.join(missing)}, absent from the extract")
+    if (why := coverage.not_carried(cache.partial, d)) is not None:
+        raise NoData(why)
     m1 = m0 + months - 1
     # what is read once the rows are chosen: later filters, sums, distinct keys, breakdowns
     used = {n for names in names_read(d).values() for n in names}
@@ -548,7 +557,7 @@ def compute(
     wanted = sorted(set(months))
     if not wanted:
         return pd.DataFrame(columns=OUTPUT_COLUMNS)
-    cache = _TableCache(tables, defs)
+    cache = _TableCache(tables, defs, coverage.partial_tables(extract))
 
     def rows_of(d: Definition) -> list[dict[str, object]]:
         rows = _indicator_rows(d, periods_for(wanted, d.frequency), cache, definition_set or "")
@@ -679,6 +688,8 @@ def members(extract: Any, definition: Definition, month: int) -> pd.DataFrame:
         missing = cache.needs(table, _referenced_names(spec))
         if missing:
             raise NoData(f"needs table {', '.join(missing)}, absent from the extract")
+    if (why := coverage.not_carried(coverage.partial_tables(extract), d)) is not None:
+        raise NoData(why)
 
     def at_period(spec: Count) -> _Rows:
         assert spec.table is not None
