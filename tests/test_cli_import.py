@@ -37,7 +37,7 @@ def test_text_report_reconciles_and_lists_findings(runner: CliRunner, tmp_path: 
         "care_leavers                  2         2         0        0\n"
         "care_leaver_contacts          2         2         0        0\n"
         "read = imported + rejected + merged holds for every table\n"
-        f"2 finding(s) between returns, all in {out / 'import_findings.csv'}:\n"
+        f"2 finding(s) (imported, worth a look), all in {out / 'import_findings.csv'}:\n"
         "  children C2: date_of_birth: 2005-02-01 -> 2005-02-02\n"
         "    changed between returns (the later kept)\n"
         "  cla_episodes C2/2012-03-12: start_date: 2012-03-10 -> 2012-03-12\n"

@@ -335,16 +335,22 @@ def test_a_child_with_sex_blank_keeps_every_record_with_sex_not_known(tmp_path: 
     assert [(f.record, f.field, f.earlier, f.later) for f in read.findings] == [
         ("E1", "sex", "", "U"), ("E2", "sex", "", "U"), ("E3", "sex", "", "U")
     ]  # fmt: skip
-    assert read.findings[0].message.startswith("SEX blank at line 2 (the 903 has no code")
+    assert read.findings[0].message == (
+        f"{y2016 / 'header.csv'}: line 2: SEX blank (the 903 has no code for not known): "
+        "imported as U, not known"
+    )
     assert len(read.tables["cla_reviews"]) == len(read.tables["care_leaver_contacts"]) == 1
     out = tmp_path / "extract"
     report = import_returns([read_ssda903(y2015), read], out)
     children = pd.read_csv(out / "children.csv", dtype=str).set_index("child_id")["sex"]
     # a later return's "not known" erases no known sex, and is no change between returns
     assert children.to_dict() == {"E1": "U", "E2": "F", "E3": "U"}
-    assert {f.message.split(" (")[0] for f in report.findings} == {
-        "SEX blank at line 2", "SEX blank at line 3", "SEX blank at line 4"
-    }  # fmt: skip
+    assert sorted(f.message.split(": SEX")[0] for f in report.findings) == [
+        f"{y2015 / 'header.csv'}: line 2",  # E1 in 2015
+        f"{y2016 / 'header.csv'}: line 2",  # E1, E2 and E3 in 2016
+        f"{y2016 / 'header.csv'}: line 3",
+        f"{y2016 / 'header.csv'}: line 4",
+    ]
     assert report.rejections == []
     assert len(pd.read_csv(out / "cla_episodes.csv")) == 2
     assert len(pd.read_csv(out / "care_leavers.csv")) == 1

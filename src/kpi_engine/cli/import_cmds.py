@@ -179,7 +179,7 @@ def render(report: ImportReport) -> str:
             lines += [f"  {r.file}: {r.location}: {r.field}: got {r.value!r}", f"    {r.reason}"]
     if report.findings:
         where = report.output / FINDINGS
-        lines.append(f"{len(report.findings)} finding(s) between returns, all in {where}:")
+        lines.append(f"{len(report.findings)} finding(s) (imported, worth a look), all in {where}:")
         for f in report.findings[:SHOWN]:
             change = f"{f.earlier or 'empty'} -> {f.later or 'empty'}"
             lines += [f"  {f.table} {f.record}: {f.field}: {change}", f"    {f.message}"]

@@ -167,9 +167,9 @@ def _unknown_sex(raw: pd.DataFrame, child: pd.Series, hits: np.ndarray) -> list[
     file = str(raw[FILE].iloc[0])
     ids = child[hits].fillna("").tolist()
     places = raw[LOCATION][hits].astype("str").tolist()
-    why = "SEX blank at {} (the 903 has no code for not known): imported as U, not known"
+    why = "{}: {}: SEX blank (the 903 has no code for not known): imported as U, not known"
     return [
-        Finding("children", c, "sex", "", "U", file, file, why.format(where))
+        Finding("children", c, "sex", "", "U", file, file, why.format(file, where))
         for c, where in zip(ids, places, strict=True)
     ]
 
