@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run report test adversarial check lint typecheck bench sample-data clean
+.PHONY: run report test adversarial check lint typecheck bench bench-import sample-data clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,11 @@ typecheck: $(STAMP)
 ## bench: national-scale speed and memory benchmark (not part of test)
 bench: $(STAMP)
 	$(BIN)/python scripts/bench.py --record
+	$(BIN)/python scripts/bench_import.py
+
+## bench-import: a national-scale SSDA903 year (100,000 children) imported, timed and measured
+bench-import: $(STAMP)
+	$(BIN)/python scripts/bench_import.py
 
 ## sample-data: regenerate the shipped sample extract
 sample-data: $(STAMP)

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kpi_engine import contract, coverage, derivations, derived, keys
+from kpi_engine import contract, coverage, derivations, derived, keys, partial_tables
 from kpi_engine._schedule import run_sized
 from kpi_engine._sorting import order_by
 from kpi_engine._threads import workers
@@ -371,8 +371,15 @@ class _TableCache:
     the first thread to ask for it, while others that want the same table wait for it.
     """
 
-    def __init__(self, tables: Tables, definitions: Sequence[Definition]) -> None:
+    def __init__(
+        self,
+        tables: Tables,
+        definitions: Sequence[Definition],
+        partial: Mapping[str, partial_tables.Partial] | None = None,
+    ) -> None:
         self.tables = tables
+        self.partial = partial or {}
+        """Tables the extract holds only in part (its manifest: kpi_engine.partial_tables)."""
         self._lock = threading.Lock()
         self._building: dict[str, threading.Lock] = {}
         # how many definitions still read each table; at zero it is forgotten
@@ -548,6 +555,8 @@ def _choose(d: Definition, cache: _TableCache, m0: int, m1: int) -> _Chosen:
         missing = cache.needs(table, _referenced_names(spec))
         if missing:
             raise NoData(f"needs table {', '.join(missing)}, absent from the extract")
+    if (why := partial_tables.not_carried(cache.partial, d)) is not None:
+        raise NoData(why)
     # what is read once the rows are chosen: later filters, sums, distinct keys, breakdowns
     used = {n for names in names_read(d).values() for n in names}
     counts: list[tuple[Window, coverage.Span]] = []
@@ -699,7 +708,7 @@ def compute(
     wanted = sorted(set(months))
     if not wanted:
         return pd.DataFrame(columns=OUTPUT_COLUMNS)
-    cache = _TableCache(tables, defs)
+    cache = _TableCache(tables, defs, partial_tables.declared(extract))
 
     def rows_of(d: Definition) -> list[dict[str, object]]:
         rows = _indicator_rows(d, periods_for(wanted, d.frequency), cache, scope)
@@ -889,6 +898,8 @@ def members(extract: Any, definition: Definition, month: int) -> pd.DataFrame:
         missing = cache.needs(table, _referenced_names(spec))
         if missing:
             raise NoData(f"needs table {', '.join(missing)}, absent from the extract")
+    if (why := partial_tables.not_carried(partial_tables.declared(extract), d)) is not None:
+        raise NoData(why)
 
     counts: list[tuple[Window, coverage.Span]] = []
 

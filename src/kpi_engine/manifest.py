@@ -59,6 +59,15 @@ class Source:
 
 
 @dataclass(frozen=True)
+class Partial:
+    """A table the extract holds only in part (kpi_engine.partial_tables): which rows, and why."""
+
+    holds_only: str
+    """The filter its rows all satisfy (``looked_after``)."""
+    reason: str
+
+
+@dataclass(frozen=True)
 class Manifest:
     """What ``manifest.yaml`` says about the extract: validated plain data, every field optional."""
 
@@ -75,6 +84,8 @@ class Manifest:
     open_end_dates: tuple[dt.date, ...] = DEFAULT_OPEN_END_DATES
     """Dates that mean "no end" in an end-date column (docs/extract-validation.md)."""
     sources: tuple[Source, ...] = ()
+    partial_tables: dict[str, Partial] = field(default_factory=dict)
+    """Tables holding only some rows (an import of the statutory returns says which)."""
 
 
 class _Limits:
@@ -422,6 +433,28 @@ def _source(c: _Checker, node: yaml.Node, name: str) -> Source | None:
     return Source(**values)
 
 
+def _partial_tables(c: _Checker, node: yaml.Node, name: str) -> dict[str, Partial] | None:
+    out: dict[str, Partial] = {}
+    for table, entry in c.pairs(node, name):
+        where = f"{name}.{table}"
+        if table not in contract.TABLES:
+            c.problem(entry, where, f"unknown table (got {table!r})")
+            continue
+        fields = dict(c.pairs(entry, where))
+        texts = {k: c.text(fields[k], f"{where}.{k}") if k in fields else None for k in _PARTIAL}
+        for key in sorted(set(fields) - set(_PARTIAL)):
+            c.problem(fields[key], f"{where}.{key}", "unknown field; ignored", severity="warning")
+        missing = [k for k in _PARTIAL if texts[k] is None]
+        for key in missing:
+            if key not in fields:
+                c.problem(entry, where, f"{key} is required")
+        if not missing:
+            out[table] = Partial(str(texts["holds_only"]), str(texts["reason"]))
+    return out
+
+
+_PARTIAL = ("holds_only", "reason")
+
 _FIELDS: Mapping[str, Any] = {
     "authority": _authority,
     "extract_date": _extract_date,
@@ -432,5 +465,6 @@ _FIELDS: Mapping[str, Any] = {
     "column_map": _column_map,
     "open_end_dates": _open_end_dates,
     "sources": _sources,
+    "partial_tables": _partial_tables,
 }
 """Each known key and the check that turns its node into a value (None: an error, reported)."""
