@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 from pathlib import Path
 
@@ -119,7 +120,7 @@ def _read(
         Path(f"903_{year}"),
         year,
         "873",
-        f"hash{year}",
+        hashlib.sha256(str(year).encode()).hexdigest(),  # a return file's digest
         {"children": kids, "cla_episodes": eps},
         {"children": len(kids), "cla_episodes": len(eps)},
         [],
@@ -172,7 +173,7 @@ def test_manifest_records_every_source(tmp_path: Path) -> None:
             "file": "903_2015",
             "year": 2015,
             "authority": "873",
-            "sha256": "hash2015",
+            "sha256": hashlib.sha256(b"2015").hexdigest(),
             "rows": {"children": 1, "cla_episodes": 0},
         }
     ]

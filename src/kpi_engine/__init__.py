@@ -33,11 +33,15 @@ def compute(
     extract: object,
     definitions: DefinitionSet | str | Path | None = None,
     periods: Sequence[str | int] = (),
+    *,
+    partial_windows: bool = False,
 ) -> pd.DataFrame:
     """Compute and rate ``definitions`` on ``extract`` for ``periods`` (``'2015-12'`` labels).
 
     ``extract`` is an extract folder, a loaded :class:`~kpi_engine.extract.Extract` or a mapping
     of table name to DataFrame; ``definitions`` a set name, folder or loaded set.
+    ``partial_windows`` reports windows reaching back before a table's first record, as
+    ``kpi compute --partial-windows`` does (by default they are NO DATA).
     """
     from kpi_engine.extract import load_extract
     from kpi_engine.periods import parse_month
@@ -49,7 +53,7 @@ def compute(
     if isinstance(extract, str | Path):
         extract = load_extract(Path(extract))
     months = [p if isinstance(p, int) else parse_month(p) for p in periods]
-    return compute_assessed(extract, definition_set, months)
+    return compute_assessed(extract, definition_set, months, partial_windows=partial_windows)
 
 
 __all__ = [

@@ -55,7 +55,8 @@ class Source:
     year: int | None = None
     authority: str | None = None
     sha256: str | None = None
-    rows: int | None = None
+    rows: dict[str, int] = field(default_factory=dict)
+    """Per extract table, the rows this file gave it."""
 
 
 @dataclass(frozen=True)
@@ -407,10 +408,15 @@ def _source(c: _Checker, node: yaml.Node, name: str) -> Source | None:
     values: dict[str, Any] = {}
     for key, value in given.items():
         where = f"{name}.{key}"
+        optional = key not in ("kind", "file")
+        if optional and isinstance(value, yaml.ScalarNode) and value.tag == _NULL:
+            continue  # an optional field left empty (a 903 names no authority)
         if key in ("kind", "file", "authority"):
             values[key] = c.text(value, where)
-        elif key in ("year", "rows"):
+        elif key == "year":
             values[key] = c.count(value, where)
+        elif key == "rows":
+            values[key] = _rows(c, value, where)
         elif key == "sha256":
             digest = c.text(value, where)
             if digest is not None and not _SHA256.match(digest.lower()):
@@ -454,6 +460,8 @@ def _partial_tables(c: _Checker, node: yaml.Node, name: str) -> dict[str, Partia
 
 
 _PARTIAL = ("holds_only", "reason")
+
+_NULL = "tag:yaml.org,2002:null"
 
 _FIELDS: Mapping[str, Any] = {
     "authority": _authority,

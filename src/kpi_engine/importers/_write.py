@@ -381,6 +381,11 @@ def _write_folder(
 ) -> None:
     parent = output.resolve().parent
     parent.mkdir(parents=True, exist_ok=True)
+    # the rows each table now holds: an existing extract's declaration would be out of date,
+    # and the loader refuses a table whose rows differ from the manifest's (a truncated copy)
+    declared = dict(manifest.get("rows") or {})
+    declared.update({name: len(frame) for name, frame in tables.items()})
+    manifest = {**manifest, "rows": declared}
     build = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=parent))
     try:
         for name, frame in tables.items():
