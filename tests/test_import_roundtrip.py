@@ -34,8 +34,8 @@ FIGURE = ["numerator", "denominator", "value"]
 
 EQUAL_OUTRIGHT = {
     "A1", "A2", "A6", "CIN-RATE", "CPP-RATE", "REFERRAL-RATE", "LAC-PARTICIPATION",
-    "B9", "B10", "LAC-RATE", "CIN-PLAN",  # children of unknown sex imported as U
-    "B11", "B12", "B11-2016", "B12-2016",  # ... and care leavers, in both forms of the 903
+    "B9", "B10", "LAC-RATE",  # children of unknown sex imported as U
+    "B11-2016", "B12-2016",  # ... and qualifying care leavers, in both forms of the 903
 }  # fmt: skip
 """Indicators whose figures equal the original extract's, every month, every set."""
 NOT_CARRIED_BY_THE_IMPORT = {"LAC-REVIEWS"}
@@ -91,6 +91,11 @@ def as_the_returns_carry_it() -> dict[str, pd.DataFrame]:
     tables["referrals"] = referrals.assign(
         outcome=referrals["outcome"].replace("early_help", "nfa")
     )
+    # 4. The 903's OC3 is about qualifying care leavers only: one looked after briefly at 16 is
+    #    in the year-1 cohort (looked after on 1 April in the 17th year, seed 001 line 2084)
+    #    but in no return's OC3.
+    leavers = tables["care_leavers"]
+    tables["care_leavers"] = leavers[leavers["qualifying"].fillna(False).astype(bool)]
     return tables
 
 
@@ -151,20 +156,22 @@ def test_which_figures_differ_from_the_original_and_why(figures: pd.DataFrame) -
         "A5",  # year-1 A5 counts a previous plan ever: one ended before April 2010
         "MISSING-CIC",  # the 903 has missing episodes' dates, not times: ">24 hours" by days
         "CARE-LADDER",  # SGOs granted before April 2010
-        "ADOPTION-DAYS",  # to March 2015: 3 children placed from April 2011 entered care by
-        # an episode that ended before April 2010, in no return (step 0)
         "LAC-REVIEWS",  # see NOT_CARRIED_BY_THE_IMPORT
+        "CIN-PLAN",  # children assessed as in need: early help is NFA in the census (step 3)
+        "B11",  # year 1 and corporate: the cohort looked after at 16 holds care leavers who
+        "B12",  # were not qualifying, and the 903's OC3 holds qualifying ones only (step 4)
     }  # fmt: skip
-    # adoptions are worked out after stacking: from September 2015 the 36 months hold only
-    # children who entered care in a year the returns cover, and every one is carried
+    # adoptions are worked out after stacking: the financial year to date (the definition's
+    # window) holds only children who entered care in a year the returns cover, each carried
     adoptions = rows[rows["indicator_id"] == "ADOPTION-DAYS"]
-    assert same(adoptions[adoptions["period"] >= "2015-09"], "imported").all()
-    assert (adoptions["denominator"] - adoptions["denominator_imported"]).max() == 3
+    assert len(adoptions) and same(adoptions, "imported").all()
     # A5 as the DfE counts it now (previous plan ended within 2 years) is carried whole
     a5 = rows[(rows["indicator_id"] == "A5") & (rows["definition_set"] == "contract-2016-17")]
     assert same(a5, "imported").all()
     # every difference but the two the importer does not carry is within a few children
-    small = differ[~differ["indicator_id"].isin(NOT_CARRIED_BY_THE_IMPORT)]
+    # (CIN-PLAN's gap is every early-help referral, which the census records as NFA: equal to
+    # the original as the returns carry it, by the test above)
+    small = differ[~differ["indicator_id"].isin(NOT_CARRIED_BY_THE_IMPORT | {"CIN-PLAN"})]
     gap = (small["denominator"] - small["denominator_imported"]).abs()
     assert gap.max() <= 3
 

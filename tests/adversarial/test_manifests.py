@@ -193,7 +193,7 @@ def test_a_complete_manifest_is_plain_checked_data(build):
         + "source_system: tests\ncontract_version: 1\nrows: {staff: 1628}\n"
         + "open_end_dates: 2099-12-31\ngenerator: {seed: 1, start: 2010-04}\n"
         + f"sources:\n  - {{kind: ssda903, file: a.csv, year: 2016, sha256: {digest.upper()},"
-        + " rows: 10, authority: Test}\n"
+        + " rows: {referrals: 10}, authority: Test}\n"
     )
     manifest = load_extract(extract.folder).manifest
     assert manifest.contract_version == "1"
@@ -201,4 +201,9 @@ def test_a_complete_manifest_is_plain_checked_data(build):
     assert [d.isoformat() for d in manifest.open_end_dates] == ["2099-12-31"]
     assert manifest.generator == {"seed": 1, "start": "2010-04"}
     (source,) = manifest.sources
-    assert (source.kind, source.year, source.sha256, source.rows) == ("ssda903", 2016, digest, 10)
+    assert (source.kind, source.year, source.sha256, source.rows) == (
+        "ssda903",
+        2016,
+        digest,
+        {"referrals": 10},
+    )
