@@ -15,6 +15,7 @@ from kpi_engine.extract import ExtractError
 from kpi_engine.locations import LATEST_CONTRACT_SET, sample_data_dir
 from kpi_engine.output import FORMATS, format_from_suffix, render_text, write_frame
 from kpi_engine.periods import PeriodError
+from kpi_engine.prepared import caching
 from kpi_engine.render import scorecard_table
 from kpi_engine.run import RunResult, compute_run
 from kpi_engine.validation import DefinitionError
@@ -113,6 +114,9 @@ def run_or_exit(
     default=None,
     help="Write to this file (atomically) instead of stdout.",
 )
+@click.option(
+    "--no-cache", is_flag=True, help="Load the extract afresh (no prepared copy; KPI_CACHE=0)."
+)
 def compute(
     extracts: Path | None,
     definitions: str,
@@ -122,6 +126,7 @@ def compute(
     last: str | None,
     fmt: str | None,
     output: Path | None,
+    no_cache: bool,
 ) -> None:
     """Compute and rate every indicator of a definition set.
 
@@ -145,9 +150,10 @@ def compute(
         )
     if fmt == "parquet" and output is None:
         fail("--format parquet needs --output FILE", EXIT_USAGE)
-    result = run_or_exit(
-        extracts, definitions, indicators=indicators, period=period, first=first, last=last
-    )
+    with caching(not no_cache):
+        result = run_or_exit(
+            extracts, definitions, indicators=indicators, period=period, first=first, last=last
+        )
     frame = result.results
     if output is not None:
         write_frame(frame, output, fmt)

@@ -9,10 +9,11 @@ import click
 from kpi_engine import load_definitions
 from kpi_engine.cli._common import EXIT_USAGE, fail, report_problems, stderr_console
 from kpi_engine.engine import NoData, members
-from kpi_engine.extract import ExtractError, load_extract
+from kpi_engine.extract import ExtractError
 from kpi_engine.locations import LATEST_CONTRACT_SET, sample_data_dir
 from kpi_engine.output import FORMATS, render_text, write_frame
 from kpi_engine.periods import PeriodError, parse_month
+from kpi_engine.prepared import caching, load_extract
 from kpi_engine.run import latest_complete_month, tables_needed
 from kpi_engine.validation import DefinitionError
 
@@ -33,6 +34,9 @@ from kpi_engine.validation import DefinitionError
 )
 @click.option("--format", "fmt", type=click.Choice(list(FORMATS)), default="csv", show_default=True)
 @click.option("--output", type=click.Path(path_type=Path, dir_okay=False), default=None)
+@click.option(
+    "--no-cache", is_flag=True, help="Load the extract afresh (no prepared copy; KPI_CACHE=0)."
+)
 def explain(
     indicator_id: str,
     extracts: Path | None,
@@ -41,6 +45,7 @@ def explain(
     only: str,
     fmt: str,
     output: Path | None,
+    no_cache: bool,
 ) -> None:
     """List the records (children, staff) behind an indicator's figure.
 
@@ -62,7 +67,8 @@ def explain(
         fail(f"no indicator {indicator_id!r} in {definitions}", EXIT_USAGE)
     folder = extracts if extracts is not None else sample_data_dir()
     try:
-        extract = load_extract(folder, tables=sorted(tables_needed([definition])))
+        with caching(not no_cache):
+            extract = load_extract(folder, tables=sorted(tables_needed([definition])))
         month = parse_month(period) if period else latest_complete_month(extract)
         frame = members(extract, definition, month)
     except PeriodError as e:

@@ -17,6 +17,7 @@ from kpi_engine.extract import ExtractError
 from kpi_engine.locations import SCORECARD_SET, sample_data_dir
 from kpi_engine.lock import LockHeld, OutputLock
 from kpi_engine.periods import PeriodError, parse_month
+from kpi_engine.prepared import caching
 from kpi_engine.scorecard import (
     LAYOUTS,
     BenchmarkError,
@@ -152,6 +153,9 @@ def _resolve_format(fmt: str | None, output: Path | None) -> str:
     help="Seconds to wait for another run writing the same --output before giving up (exit 3).",
 )
 @click.option("--quiet", "-q", is_flag=True, help="Log warnings and errors only (for cron mail).")
+@click.option(
+    "--no-cache", is_flag=True, help="Load the extract afresh (no prepared copy; KPI_CACHE=0)."
+)
 def scorecard(
     extracts: Path | None,
     definitions: str,
@@ -161,6 +165,7 @@ def scorecard(
     layout: str,
     wait: float,
     quiet: bool,
+    no_cache: bool,
 ) -> None:
     """Write the corporate scorecard: one row per measure, in the set's order, with the
     baseline, the four last financial quarters, the latest month, target, rating, 6-month trend
@@ -187,7 +192,8 @@ def scorecard(
         except PeriodError as e:
             _fail(str(e), EXIT_USAGE)
     if output is None:
-        run = _scorecard_or_exit(extracts, definitions, period)
+        with caching(not no_cache):
+            run = _scorecard_or_exit(extracts, definitions, period)
         if fmt == "table":
             stdout_console().print(rich_table(run.scorecard, layout))
         else:
@@ -204,7 +210,8 @@ def scorecard(
         for stale in stale_temporaries(output):
             log.info("removing %s, left by an interrupted run", stale)
             stale.unlink(missing_ok=True)
-        run = _scorecard_or_exit(extracts, definitions, period)
+        with caching(not no_cache):
+            run = _scorecard_or_exit(extracts, definitions, period)
         generated_at = datetime.now(UTC).isoformat(timespec="seconds")
         try:
             meta = write_scorecard(run, output, layout=layout, fmt=fmt, generated_at=generated_at)
