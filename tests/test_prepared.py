@@ -167,9 +167,13 @@ def test_a_parquet_file_beside_the_csv_is_noticed(folder, cache):
     assert "both cp_plans.csv and cp_plans.parquet exist" in again.problems[0].message
 
 
-def test_another_kpi_version_rebuilds(folder, cache, monkeypatch):
+@pytest.mark.parametrize("change", ["version", "loader code"])
+def test_another_kpi_version_or_edited_loader_code_rebuilds(folder, cache, monkeypatch, change):
     prepared.load_extract(folder, TABLES)
-    monkeypatch.setattr(prepared, "__version__", "99.0")
+    if change == "version":
+        monkeypatch.setattr(prepared, "__version__", "99.0")
+    else:
+        monkeypatch.setattr(prepared, "_loader_code", lambda: "edited")
     prepared.load_extract(folder, TABLES)
     assert len(entries(cache)) == 2
 

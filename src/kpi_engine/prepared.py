@@ -30,10 +30,12 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import hashlib
 import json
 import os
 import shutil
+import sys
 import time
 import uuid
 from collections.abc import Collection, Iterable, Iterator, Mapping
@@ -45,7 +47,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from kpi_engine import __version__, contract
+from kpi_engine import __version__, _text, contract, keys, validation
 from kpi_engine import extract as extract_module
 from kpi_engine._text import TEXT, strings, to_index
 from kpi_engine._threads import workers
@@ -209,11 +211,22 @@ class _Sources:
         )
 
 
+@functools.cache
+def _loader_code() -> str:
+    """A hash of the code that shapes a load: a working copy edited without a new version
+    number must not be served what the code before the edit loaded."""
+    digest = hashlib.blake2b(digest_size=12)
+    for module in (extract_module, keys, contract, _text, validation, sys.modules[__name__]):
+        digest.update(Path(str(module.__file__)).read_bytes())
+    return digest.hexdigest()
+
+
 def _identity(folder: Path, references: bool) -> dict[str, Any]:
     return {
         "format": FORMAT,
         "kpi": __version__,
         "contract": contract.CONTRACT_VERSION,
+        "loader": _loader_code(),
         "pandas": pd.__version__,
         "pyarrow": pa.__version__,
         "folder": str(folder.resolve()),
