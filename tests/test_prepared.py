@@ -197,7 +197,15 @@ def wrong_shape(entry: Path) -> None:
     (entry / "entry.json").write_text(json.dumps(meta), encoding="utf-8")
 
 
-@pytest.mark.parametrize("damage", [damage_table, damage_meta, lose_a_file, wrong_shape])
+def malformed_meta(entry: Path) -> None:
+    meta = json.loads((entry / "entry.json").read_text(encoding="utf-8"))
+    meta["request"], meta["tables"] = 5, []
+    (entry / "entry.json").write_text(json.dumps(meta), encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    "damage", [damage_table, damage_meta, lose_a_file, wrong_shape, malformed_meta]
+)
 def test_a_damaged_entry_is_never_trusted_and_is_rebuilt(folder, cache, damage):
     fresh = extract_module.load_extract(folder, TABLES)
     prepared.load_extract(folder, TABLES)

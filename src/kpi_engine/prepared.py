@@ -117,12 +117,12 @@ def load_extract(
         )
     sources = _Sources(folder)
     root = cache_dir()
-    for entry in _candidates(root, folder, request, references):
-        if not sources.match(entry.meta["sources"]):
-            continue
+    identity = _identity(folder, references)
+    for entry in _entries(root):
         try:
-            return _read(entry, folder, request)
-        except (OSError, ValueError, KeyError, TypeError, IndexError, pa.ArrowException):
+            if _serves(entry.meta, identity, request) and sources.match(entry.meta["sources"]):
+                return _read(entry, folder, request)
+        except Exception:  # whatever is wrong with an entry (its files, its JSON), it is unused
             shutil.rmtree(entry.path, ignore_errors=True)  # damaged: never trusted again
     names = _source_names(request)
     before = sources.fingerprints(names)
@@ -262,24 +262,17 @@ def _entries(root: Path) -> list[_Entry]:
     return [entry for _, entry in found]
 
 
-def _candidates(
-    root: Path, folder: Path, request: Mapping[str, list[str]], references: bool
-) -> list[_Entry]:
-    """Entries built from this folder, with these options, holding every column requested."""
-    identity = _identity(folder, references)
-    out = []
-    for entry in _entries(root):
-        meta = entry.meta
-        if any(meta.get(k) != v for k, v in identity.items()):
-            continue
-        held = meta.get("request")
-        if not isinstance(held, dict) or not isinstance(meta.get("sources"), dict):
-            continue
-        if references and held != request:
-            continue  # dangling-reference warnings depend on exactly what was loaded
-        if all(t in held and set(c) <= set(held[t]) for t, c in request.items()):
-            out.append(entry)
-    return out
+def _serves(
+    meta: Mapping[str, Any], identity: Mapping[str, Any], request: Mapping[str, list[str]]
+) -> bool:
+    """Whether an entry was built from this folder, with these options and versions, and holds
+    every table and column requested (its files are compared afterwards)."""
+    if any(meta.get(k) != v for k, v in identity.items()):
+        return False
+    held = meta["request"]
+    if identity["references"] and held != request:
+        return False  # dangling-reference warnings depend on exactly what was loaded
+    return all(t in held and set(c) <= set(held[t]) for t, c in request.items())
 
 
 # --- writing ------------------------------------------------------------------------------------
