@@ -15,6 +15,11 @@ and for one month, beside ``kpi`` computing the same five, and the floor: readin
 Parquet files and nothing else. The two engines' figures are compared month by month; every
 difference must be one ``duckdb_baseline.KNOWN_DIFFERENCES`` explains.
 
+Cold and warm (issue 15): a cold run is the first on a new extract (an empty prepared-extract
+cache in a temporary folder, which the run fills: its cost is counted); a warm run is the same
+command again on the unchanged extract (kpi_engine.prepared). The user's own cache is never
+touched.
+
 It prints each figure beside its target; ``--record`` also writes docs/performance.md.
 """
 
@@ -25,6 +30,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -39,7 +45,7 @@ BENCH_DATA = ROOT / "bench_data"
 GENERATE = ["--scale", "150", "--seed", "7", "--start", "2011-04", "--end", "2016-03"]
 
 
-def run(args: list[str]) -> tuple[float, float]:
+def run(args: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
     """Wall seconds and peak resident memory (GB) of one child process.
 
     os.wait4 returns that child's own resource usage, so a large earlier run (the generator)
@@ -47,7 +53,12 @@ def run(args: list[str]) -> tuple[float, float]:
     """
     start = time.perf_counter()
     proc = subprocess.Popen(
-        args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        args,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
     )
     assert proc.stderr is not None
     errors = proc.stderr.read()
@@ -59,9 +70,25 @@ def run(args: list[str]) -> tuple[float, float]:
     return wall, usage.ru_maxrss / 1024 / 1024  # Linux reports KiB
 
 
-def best_of(args: list[str], repeat: int) -> tuple[float, float]:
-    runs = [run(args) for _ in range(repeat)]
+def best_of(args: list[str], repeat: int, env: dict[str, str] | None = None) -> tuple[float, float]:
+    runs = [run(args, env) for _ in range(repeat)]
     return min(r[0] for r in runs), max(r[1] for r in runs)
+
+
+def cold(args: list[str], repeat: int) -> tuple[float, float]:
+    """Each run the first on a new extract: an empty prepared-extract cache (which it fills)."""
+    runs = []
+    for _ in range(repeat):
+        with tempfile.TemporaryDirectory(prefix="kpi-bench-cache-") as cache:
+            runs.append(run(args, {"KPI_CACHE_DIR": cache}))
+    return min(r[0] for r in runs), max(r[1] for r in runs)
+
+
+def warm(args: list[str], repeat: int) -> tuple[float, float]:
+    """The same run again on the unchanged extract: the cache filled by one run first."""
+    with tempfile.TemporaryDirectory(prefix="kpi-bench-cache-") as cache:
+        run(args, {"KPI_CACHE_DIR": cache})
+        return best_of(args, repeat, {"KPI_CACHE_DIR": cache})
 
 
 FIVE = ",".join(duckdb_baseline.INDICATORS)
@@ -106,8 +133,9 @@ def peer_rows(repeat: int) -> tuple[list[tuple[str, str, str, bool]], list[str]]
     kpi += ["--indicators", FIVE, "--format", "csv", "--output"]
     sql60 = best_of([*baseline, FIRST, LAST, "/tmp/kpi-bench-sql-60.csv"], repeat)
     sql1 = best_of([*baseline, LAST, LAST, "/tmp/kpi-bench-sql-1.csv"], repeat)
-    kpi60 = best_of([*kpi, "/tmp/kpi-bench-five-60.csv", "--from", FIRST, "--to", LAST], repeat)
-    kpi1 = best_of([*kpi, "/tmp/kpi-bench-five-1.csv", "--period", LAST], repeat)
+    kpi60 = cold([*kpi, "/tmp/kpi-bench-five-60.csv", "--from", FIRST, "--to", LAST], repeat)
+    kpi1 = cold([*kpi, "/tmp/kpi-bench-five-1.csv", "--period", LAST], repeat)
+    again = warm([*kpi, "/tmp/kpi-bench-five-60w.csv", "--from", FIRST, "--to", LAST], repeat)
     floor = best_of(parquet_floor_command(), repeat)
 
     def fig(wall_mem: tuple[float, float]) -> str:
@@ -130,10 +158,10 @@ def peer_rows(repeat: int) -> tuple[list[tuple[str, str, str, bool]], list[str]]
             kpi1[0] <= sql1[0],
         ),
         (
-            "five indicators, kpi warm (prepared extract)",
-            "no cache yet",
+            "five indicators, kpi warm, 60 months",
+            fig(again),
             f"<= {2 * floor[0]:.1f} s",
-            False,
+            again[0] <= 2 * floor[0],
         ),
     ]
     found = differences(Path("/tmp/kpi-bench-five-60.csv"), Path("/tmp/kpi-bench-sql-60.csv"))
@@ -150,7 +178,7 @@ def main() -> None:
     rows: list[tuple[str, str, str, bool]] = []
 
     # 1. sample data, one month, interpreter start included
-    sample_wall, _ = best_of(
+    sample_wall, _ = cold(
         [*KPI, "compute", "--format", "csv", "--output", "/tmp/kpi-bench-sample.csv"],
         options.repeat,
     )
@@ -172,27 +200,16 @@ def main() -> None:
         )
 
     common = [*KPI, "compute", "--extracts", str(BENCH_DATA), "--definitions", "contract-2016-17"]
-    one_wall, one_mem = best_of(
+    one_wall, one_mem = cold(
         [*common, "--period", "2016-03", "--format", "csv", "--output", "/tmp/kpi-bench-1.csv"],
         options.repeat,
     )
     rows.append(
         ("national, 2016-17 set, 1 period", f"{one_wall:.1f} s, {one_mem:.2f} GB", "-", True)
     )
-    many_wall, many_mem = best_of(
-        [
-            *common,
-            "--from",
-            "2011-04",
-            "--to",
-            "2016-03",
-            "--format",
-            "csv",
-            "--output",
-            "/tmp/kpi-bench-60.csv",
-        ],
-        options.repeat,
-    )
+    many = [*common, "--from", FIRST, "--to", LAST, "--format", "csv", "--output"]
+    many_wall, many_mem = cold([*many, "/tmp/kpi-bench-60.csv"], options.repeat)
+    again_wall, again_mem = warm([*many, "/tmp/kpi-bench-60w.csv"], options.repeat)
     rows.append(
         ("national, 2016-17 set, 60 periods", f"{many_wall:.1f} s", "<= 20 s", many_wall <= 20)
     )
@@ -205,6 +222,14 @@ def main() -> None:
     rows.append(("  peak memory, issue 15", f"{many_mem:.2f} GB", "<= 2 GB", many_mem <= 2))
     rows.append(
         ("  full set 1 period, issue 15", f"{one_wall:.1f} s", "<= 5.4 s", one_wall <= 5.35)
+    )
+    rows.append(
+        (
+            "  full set 60 periods again (warm)",
+            f"{again_wall:.1f} s, {again_mem:.2f} GB",
+            "<= 10 s",
+            again_wall <= 10,
+        )
     )
 
     # 3. the peer: the same five indicators as an analyst's DuckDB SQL
