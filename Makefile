@@ -38,7 +38,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy src
 
-## bench: national-scale speed and memory benchmark (not part of test)
+## bench: national-scale speed and memory benchmark against DuckDB SQL (not part of test)
 bench: $(STAMP)
 	$(BIN)/python scripts/bench.py --record
 	$(BIN)/python scripts/bench_import.py

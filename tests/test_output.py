@@ -10,6 +10,7 @@ import os
 import stat
 from pathlib import Path
 
+import numpy as np
 import openpyxl
 import pandas as pd
 import pyarrow as pa
@@ -17,6 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 from openpyxl.utils import get_column_letter
 
+from kpi_engine._text import TEXT
 from kpi_engine.engine import OUTPUT_COLUMNS
 from kpi_engine.excel import Sheet, workbook
 from kpi_engine.output import (
@@ -25,6 +27,7 @@ from kpi_engine.output import (
     frame_bytes,
     output_format,
     publish,
+    render_text,
     stale_temporaries,
     write_frame,
 )
@@ -364,3 +367,23 @@ def test_a_roll_back_that_fails_too_is_said(tmp_path, monkeypatch):
         "(Input/output error)"
     )
     assert renames == [meta, data, meta]
+
+
+# --- CSV text (the output of kpi explain on Arrow-backed columns) ---------------------------------
+
+
+def test_csv_writes_arrow_text_categorical_ids_and_gaps_as_plain_cells():
+    frame = pd.DataFrame(
+        {
+            "referral_id": pd.Series(["r1", None, "r, 3"], dtype=TEXT),
+            "child_id": pd.Series(["c1", "c2", None], dtype=TEXT).astype("category"),
+            "rate": [0.5, np.nan, 1 / 3],
+            "in_numerator": [True, False, True],
+        }
+    )
+    assert render_text(frame, "csv") == (
+        "referral_id,child_id,rate,in_numerator\n"
+        "r1,c1,0.5,True\n"
+        ",c2,,False\n"
+        '"r, 3",,0.3333333333,True\n'
+    )

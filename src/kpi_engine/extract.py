@@ -1016,7 +1016,7 @@ def load_extract(
         _check_references(loaded, raws, problems)
     if strict and any(p.severity == "error" for p in problems):
         raise ExtractError(problems)
-    latest = _latest_date(loaded, DateRules.of(manifest).taken)
+    latest = latest_date(loaded, manifest)
     return Extract(folder, loaded, manifest, tuple(problems), latest)
 
 
@@ -1039,8 +1039,10 @@ def _declared_but_absent(folder: Path, manifest: Manifest, absent: Iterable[str]
     ]
 
 
-def _latest_date(tables: Mapping[str, pd.DataFrame], taken: dt.date) -> pd.Timestamp | None:
-    """The latest date not after ``taken`` in any date column (a due date ahead is not data)."""
+def latest_date(tables: Mapping[str, pd.DataFrame], manifest: Manifest) -> pd.Timestamp | None:
+    """The latest date not after the extract was taken in any date column of ``tables`` (a due
+    date ahead is not data): ``Extract.latest_date``, for a loader of these tables."""
+    taken = DateRules.of(manifest).taken
     limit = np.datetime64(taken + dt.timedelta(days=1), "ns")
     latest: np.datetime64 | None = None
     for frame in tables.values():

@@ -14,8 +14,9 @@ import pandas as pd
 
 from kpi_engine import contract, derived, engine
 from kpi_engine.definitions import Definition, DefinitionSet
-from kpi_engine.extract import Extract, load_extract
+from kpi_engine.extract import Extract
 from kpi_engine.periods import PeriodError, month_index, month_label, month_range, parse_month
+from kpi_engine.prepared import load_extract
 from kpi_engine.report.assess import compute_assessed
 from kpi_engine.validation import DefinitionError, Problem
 

@@ -512,7 +512,7 @@ def scorecard_run(
     Raises ExtractError, PeriodError or BenchmarkError; a single indicator that cannot be
     computed is NO DATA in the scorecard, never an error.
     """
-    from kpi_engine.extract import load_extract
+    from kpi_engine.prepared import load_extract
     from kpi_engine.run import resolve_months, tables_needed
 
     bench = find_benchmarks(benchmarks)

@@ -34,6 +34,7 @@ from kpi_engine.output import (
     write_frame,
 )
 from kpi_engine.periods import PeriodError
+from kpi_engine.prepared import caching
 from kpi_engine.render import scorecard_table
 from kpi_engine.run import RunResult, compute_run
 from kpi_engine.suppression import publish_frame
@@ -171,6 +172,9 @@ def resolve_format(fmt: str | None, output: Path | None) -> str:
     is_flag=True,
     help="Report windows reaching back before a table's first record [default: NO DATA].",
 )
+@click.option(
+    "--no-cache", is_flag=True, help="Load the extract afresh (no prepared copy; KPI_CACHE=0)."
+)
 def compute(
     extracts: Path | None,
     definitions: str,
@@ -183,6 +187,7 @@ def compute(
     wait: float,
     publish: bool,
     partial_windows: bool,
+    no_cache: bool,
 ) -> None:
     """Compute and rate every indicator of a definition set.
 
@@ -207,15 +212,16 @@ def compute(
         fail("--publish writes [c] into the figures: use csv, json or markdown", EXIT_USAGE)
 
     def run() -> RunResult:
-        result = run_or_exit(
-            extracts,
-            definitions,
-            indicators=indicators,
-            period=period,
-            first=first,
-            last=last,
-            partial_windows=partial_windows,
-        )
+        with caching(not no_cache):
+            result = run_or_exit(
+                extracts,
+                definitions,
+                indicators=indicators,
+                period=period,
+                first=first,
+                last=last,
+                partial_windows=partial_windows,
+            )
         if not publish:
             return result
         return replace(result, results=publish_frame(result.results, result.definitions))

@@ -24,9 +24,10 @@ from kpi_engine.cli._common import (
 )
 from kpi_engine.cli._sets import SET_NAME
 from kpi_engine.definitions import DefinitionSet
-from kpi_engine.extract import ExtractError, load_extract
+from kpi_engine.extract import ExtractError
 from kpi_engine.locations import sample_data_dir
 from kpi_engine.periods import PeriodError, month_label, parse_month
+from kpi_engine.prepared import caching, load_extract
 from kpi_engine.run import latest_complete_month, tables_needed
 
 
@@ -130,8 +131,17 @@ _PLAIN: dict[str, Any] = {
     show_default=True,
     help="Exit 1 on breaking changes (revised, replaced, dropped), on any change, or never.",
 )
+@click.option(
+    "--no-cache", is_flag=True, help="Load the extract afresh (no prepared copy; KPI_CACHE=0)."
+)
 def diff_command(
-    old: str, new: str, extracts: Path | None, period: str | None, fmt: str, fail_on: str
+    old: str,
+    new: str,
+    extracts: Path | None,
+    period: str | None,
+    fmt: str,
+    fail_on: str,
+    no_cache: bool,
 ) -> None:
     """Compare two definition sets (names or folders): retained, revised, replaced, dropped, new.
 
@@ -165,7 +175,8 @@ def diff_command(
             fail(str(e), EXIT_USAGE)
         needed = tables_needed([*old_set.definitions, *new_set.definitions])
         try:
-            extract = load_extract(folder, tables=sorted(needed))
+            with caching(not no_cache):
+                extract = load_extract(folder, tables=sorted(needed))
         except ExtractError as e:
             report_problems(e.problems)
             fail(f"the extract in {folder} has problems (run: kpi validate --extracts)")

@@ -12,10 +12,11 @@ from kpi_engine.cli._sets import SET_NAME, no_indicator
 from kpi_engine.definitions import DefinitionSet
 from kpi_engine.engine import NoData
 from kpi_engine.explain import explain as explain_figure
-from kpi_engine.extract import ExtractError, load_extract
+from kpi_engine.extract import ExtractError
 from kpi_engine.locations import LATEST_CONTRACT_SET, sample_data_dir
 from kpi_engine.output import FORMATS, render_text, write_frame
 from kpi_engine.periods import PeriodError, month_label, parse_month
+from kpi_engine.prepared import caching, load_extract
 from kpi_engine.run import latest_complete_month, tables_needed
 from kpi_engine.validation import DefinitionError
 
@@ -40,6 +41,9 @@ from kpi_engine.validation import DefinitionError
 )
 @click.option("--format", "fmt", type=click.Choice(list(FORMATS)), default="csv", show_default=True)
 @click.option("--output", type=click.Path(path_type=Path, dir_okay=False), default=None)
+@click.option(
+    "--no-cache", is_flag=True, help="Load the extract afresh (no prepared copy; KPI_CACHE=0)."
+)
 def explain(
     indicator_id: str,
     extracts: Path | None,
@@ -48,6 +52,7 @@ def explain(
     only: str,
     fmt: str,
     output: Path | None,
+    no_cache: bool,
 ) -> None:
     """List the records (children, staff) behind an indicator's figure.
 
@@ -76,7 +81,8 @@ def explain(
     if not folder.is_dir():
         fail(f"no extract folder at {folder}", EXIT_USAGE)
     try:
-        extract = load_extract(folder, tables=sorted(tables_needed([definition])))
+        with caching(not no_cache):
+            extract = load_extract(folder, tables=sorted(tables_needed([definition])))
         month = parse_month(period) if period else latest_complete_month(extract)
         found = explain_figure(extract, definition, month)
     except PeriodError as e:

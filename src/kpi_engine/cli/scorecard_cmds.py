@@ -6,7 +6,6 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from functools import partial
 from pathlib import Path
 from typing import NoReturn, TextIO
 
@@ -20,6 +19,7 @@ from kpi_engine.locations import SCORECARD_SET, sample_data_dir
 from kpi_engine.lock import LockHeld, exclusive_output
 from kpi_engine.output import FormatError, WriteError, output_format, untouched
 from kpi_engine.periods import PeriodError, parse_month
+from kpi_engine.prepared import caching
 from kpi_engine.scorecard import (
     LAYOUTS,
     SCORECARD_FORMATS,
@@ -176,6 +176,9 @@ def _publish_or_exit(
     is_flag=True,
     help="Publication mode: counts 1-5 and what would reveal them written [c] (csv, markdown).",
 )
+@click.option(
+    "--no-cache", is_flag=True, help="Load the extract afresh (no prepared copy; KPI_CACHE=0)."
+)
 def scorecard(
     extracts: Path | None,
     definitions: str,
@@ -186,6 +189,7 @@ def scorecard(
     wait: float,
     quiet: bool,
     publish: bool,
+    no_cache: bool,
 ) -> None:
     """Write the corporate scorecard: one row per measure, in the set's order, with the
     baseline, the four last financial quarters, the latest month, target, rating, 6-month trend
@@ -217,13 +221,18 @@ def scorecard(
         except PeriodError as e:
             _fail(str(e), EXIT_USAGE)
     if output is None:
-        run = _scorecard_or_exit(extracts, definitions, period, publish)
+        with caching(not no_cache):
+            run = _scorecard_or_exit(extracts, definitions, period, publish)
         if fmt == "table":
             stdout_console().print(rich_table(run.scorecard, layout))
         else:
             click.echo(render(run.scorecard, layout, fmt), nl=False)
         return
-    produce = partial(_scorecard_or_exit, extracts, definitions, period, publish)
+
+    def produce() -> ScorecardRun:
+        with caching(not no_cache):
+            return _scorecard_or_exit(extracts, definitions, period, publish)
+
     run, meta = _publish_or_exit(output, wait, produce, layout, fmt)
     rows = len(run.scorecard.frame(layout))
     log.info("wrote %d rows to %s for %s (metadata: %s)", rows, output, run.scorecard.period, meta)
