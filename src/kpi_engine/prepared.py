@@ -35,6 +35,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import sys
 import time
 import uuid
@@ -113,7 +114,12 @@ def load_extract(
     folder = Path(path)
     tables = list(tables) if tables is not None else None
     request = _request(tables, columns)
-    if not enabled() or not folder.is_dir() or request is None:
+    if (
+        not enabled()
+        or not folder.is_dir()
+        or request is None
+        or not _plain_files(folder, _source_names(request))
+    ):
         return extract_module.load_extract(
             folder, tables, columns=columns, strict=strict, references=references
         )
@@ -167,6 +173,24 @@ def _request(
 
 def _source_names(request: Mapping[str, Collection[str]]) -> list[str]:
     return [MANIFEST, *(f"{t}.{suffix}" for t in request for suffix in ("parquet", "csv"))]
+
+
+def _plain_files(folder: Path, names: Iterable[str]) -> bool:
+    """Whether every source present is a regular file the loader would read: a FIFO would block
+    the hash, and a dangling link, a link loop, a folder or a file over the size limit must
+    reach the loader, which reports it, never a cache entry made when the file was absent."""
+    limit = extract_module.max_table_bytes()
+    for name in names:
+        path = folder / name
+        if not os.path.lexists(path):
+            continue
+        try:
+            info = path.stat()
+        except OSError:
+            return False
+        if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
+            return False
+    return True
 
 
 class _Sources:
