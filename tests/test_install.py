@@ -24,12 +24,14 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sample_data"
 
 
-def run(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str | Path, cwd: Path | None = None, expect: int = 0
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KPI_", "PYTHON"))}
     result = subprocess.run(
         [str(a) for a in args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
     )
-    assert result.returncode == 0, (args, result.stdout[-2000:], result.stderr[-2000:])
+    assert result.returncode == expect, (args, result.stdout[-2000:], result.stderr[-2000:])
     return result
 
 
@@ -88,6 +90,9 @@ def test_kpi_compute_runs_from_another_directory(installed: Path, elsewhere: Pat
     assert {r["period"] for r in rows} == {"2016-03"}  # the sample's latest complete month
     a1 = next(r for r in rows if r["indicator_id"] == "A1")
     assert (a1["numerator"], a1["denominator"], a1["value"]) == ("1004", "4388", "23")
+    # an installed kpi has no sample beside it: it says how to name an extract
+    bare = run(installed / "kpi", "compute", cwd=elsewhere, expect=2)
+    assert "give --extracts DIR, or set KPI_EXTRACTS" in bare.stderr
 
 
 @pytest.mark.slow

@@ -40,6 +40,12 @@ def sample_data_dir() -> Path:
     return local if local.is_dir() else _REPO_ROOT / "sample_data"
 
 
+def no_extract_folder(folder: Path) -> str:
+    """Why ``folder`` cannot be read, and how to name another (an installed ``kpi`` has no
+    sample beside it)."""
+    return f"no extract folder at {folder} (give --extracts DIR, or set KPI_EXTRACTS)"
+
+
 LATEST_CONTRACT_SET = "contract-2016-17"
 SCORECARD_SET = "corporate-scorecard"
 

@@ -22,7 +22,7 @@ from kpi_engine.cli._common import (
 from kpi_engine.cli._sets import definitions_option, extracts_option
 from kpi_engine.definitions import Definition
 from kpi_engine.extract import ExtractError
-from kpi_engine.locations import LATEST_CONTRACT_SET, sample_data_dir
+from kpi_engine.locations import LATEST_CONTRACT_SET, no_extract_folder, sample_data_dir
 from kpi_engine.lock import LockHeld, exclusive_output
 from kpi_engine.output import (
     BINARY_FORMATS,
@@ -61,7 +61,7 @@ def run_or_exit(
     wanted = [i.strip() for i in indicators.split(",") if i.strip()] if indicators else None
     folder = extracts if extracts is not None else sample_data_dir()
     if not folder.is_dir():
-        fail(f"no extract folder at {folder}", EXIT_USAGE)
+        fail(no_extract_folder(folder), EXIT_USAGE)
     console = stderr_console()
     live = show_progress and sys.stderr.isatty()
     try:

@@ -25,7 +25,7 @@ from kpi_engine.cli._common import (
 from kpi_engine.cli._sets import SET_NAME
 from kpi_engine.definitions import DefinitionSet
 from kpi_engine.extract import ExtractError
-from kpi_engine.locations import sample_data_dir
+from kpi_engine.locations import no_extract_folder, sample_data_dir
 from kpi_engine.periods import PeriodError, month_label, parse_month
 from kpi_engine.prepared import caching, load_extract
 from kpi_engine.run import latest_complete_month, tables_needed
@@ -168,7 +168,7 @@ def diff_command(
     if extracts is not None or period is not None:
         folder = extracts if extracts is not None else sample_data_dir()
         if not folder.is_dir():
-            fail(f"no extract folder at {folder}", EXIT_USAGE)
+            fail(no_extract_folder(folder), EXIT_USAGE)
         try:
             month = parse_month(period) if period else None
         except PeriodError as e:

@@ -13,7 +13,7 @@ from kpi_engine.definitions import DefinitionSet
 from kpi_engine.engine import NoData
 from kpi_engine.explain import explain as explain_figure
 from kpi_engine.extract import ExtractError
-from kpi_engine.locations import LATEST_CONTRACT_SET, sample_data_dir
+from kpi_engine.locations import LATEST_CONTRACT_SET, no_extract_folder, sample_data_dir
 from kpi_engine.output import FORMATS, render_text, write_frame
 from kpi_engine.periods import PeriodError, month_label, parse_month
 from kpi_engine.prepared import caching, load_extract
@@ -79,7 +79,7 @@ def explain(
     definition = definition_set.get(indicator_id)
     folder = extracts if extracts is not None else sample_data_dir()
     if not folder.is_dir():
-        fail(f"no extract folder at {folder}", EXIT_USAGE)
+        fail(no_extract_folder(folder), EXIT_USAGE)
     try:
         with caching(not no_cache):
             extract = load_extract(folder, tables=sorted(tables_needed([definition])))

@@ -10,7 +10,7 @@ from kpi_engine import load_definitions
 from kpi_engine.cli._common import EXIT_USAGE, fail, report_problems, stderr_console
 from kpi_engine.cli._sets import definitions_option, extracts_option
 from kpi_engine.extract import ExtractError
-from kpi_engine.locations import SCORECARD_SET, sample_data_dir
+from kpi_engine.locations import SCORECARD_SET, no_extract_folder, sample_data_dir
 from kpi_engine.periods import PeriodError
 from kpi_engine.report import DEFAULT_MONTHS, write_report
 from kpi_engine.scorecard import BenchmarkError
@@ -71,7 +71,7 @@ def report(
         fail(f"definition set {definitions!r} has problems (run: kpi validate)")
     folder = extracts if extracts is not None else sample_data_dir()
     if not folder.is_dir():
-        fail(f"no extract folder at {folder}", EXIT_USAGE)
+        fail(no_extract_folder(folder), EXIT_USAGE)
     try:
         written = write_report(
             folder, definition_set, output, period=period, months=months, publish=publish

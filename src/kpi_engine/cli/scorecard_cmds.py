@@ -15,7 +15,7 @@ from kpi_engine import load_definitions
 from kpi_engine.cli._common import EXIT_DATA_ERROR, EXIT_LOCKED, EXIT_USAGE, stdout_console
 from kpi_engine.cli._sets import definitions_option, extracts_option
 from kpi_engine.extract import ExtractError
-from kpi_engine.locations import SCORECARD_SET, sample_data_dir
+from kpi_engine.locations import SCORECARD_SET, no_extract_folder, sample_data_dir
 from kpi_engine.lock import LockHeld, exclusive_output
 from kpi_engine.output import FormatError, WriteError, output_format, untouched
 from kpi_engine.periods import PeriodError, parse_month
@@ -75,7 +75,7 @@ def _scorecard_or_exit(
         )
     folder = extracts if extracts is not None else sample_data_dir()
     if not folder.is_dir():
-        _fail(f"no extract folder at {folder}", EXIT_USAGE)
+        _fail(no_extract_folder(folder), EXIT_USAGE)
     log.info("scorecard %s from %s", definition_set.name, folder)
     try:
         run = scorecard_run(folder, definition_set, period=period)
