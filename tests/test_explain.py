@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from kpi_engine import engine, load_definitions
 from kpi_engine.cli import cli
@@ -98,7 +98,7 @@ def test_the_cli_summary_is_computes_figure() -> None:
     )
     assert run.exit_code == 0, run.output
     records = run.stdout.splitlines()[1:]
-    summary = run.stderr.strip()
+    summary = run.stderr.splitlines()[0]  # then the personal-data notice
     assert summary.startswith("CARE-LADDER: ") and summary.endswith("no denominator (2016-03)")
     assert f"(distinct child_id over {len(records)} records) in the numerator" in summary
     computed = CliRunner().invoke(
@@ -107,3 +107,42 @@ def test_the_cli_summary_is_computes_figure() -> None:
     )
     figure = next(r for r in json.loads(computed.stdout) if not r["breakdown"])
     assert f"CARE-LADDER: {figure['numerator']:,.0f} (distinct" in summary
+
+
+# --- issue 14: the listing is personal data; issue 13: files named for their format ---------------
+
+
+def explain_cli(*args: str) -> Result:
+    return CliRunner().invoke(cli, ["explain", "A1", "--extracts", str(SAMPLE), *args])
+
+
+def test_every_listing_is_marked_as_personal_data() -> None:
+    csv = explain_cli("--period", "2015-12")
+    assert csv.exit_code == 0
+    assert "kpi: personal data: these records identify children" in csv.stderr
+    assert csv.stdout.startswith("indicator_id,")  # the CSV keeps its shape for tools
+    markdown = explain_cli("--period", "2015-12", "--format", "markdown")
+    assert markdown.stdout.startswith("**personal data: these records identify children")
+
+
+def test_a_markdown_file_is_marked_too(tmp_path: Path) -> None:
+    out = tmp_path / "a1.md"
+    assert explain_cli("--period", "2015-12", "--output", str(out)).exit_code == 0
+    assert out.read_text(encoding="utf-8").startswith("**personal data:")
+
+
+@pytest.mark.parametrize("name", ["a1.txt", "a1.html", "a1"])
+def test_a_file_not_named_for_a_format_is_a_usage_error(tmp_path: Path, name: str) -> None:
+    result = explain_cli("--output", str(tmp_path / name))
+    assert result.exit_code == 2
+    assert "name the output for its format" in result.stderr
+    assert not (tmp_path / name).exists()
+
+
+def test_a_file_that_cannot_be_written_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    result = explain_cli("--output", str(blocked / "a1.csv"))  # its folder is a file
+    assert result.exit_code == 1
+    assert "kpi: error: cannot write" in result.stderr and "nothing written" in result.stderr
+    assert "Traceback" not in result.output

@@ -8,29 +8,38 @@ import click
 
 from kpi_engine import load_definitions
 from kpi_engine.cli._common import EXIT_USAGE, fail, report_problems, stderr_console
-from kpi_engine.cli._sets import SET_NAME, no_indicator
+from kpi_engine.cli._sets import definitions_option, extracts_option, no_indicator
 from kpi_engine.definitions import DefinitionSet
 from kpi_engine.engine import NoData
 from kpi_engine.explain import explain as explain_figure
 from kpi_engine.extract import ExtractError
 from kpi_engine.locations import LATEST_CONTRACT_SET, no_extract_folder, sample_data_dir
-from kpi_engine.output import FORMATS, render_text, write_frame
+from kpi_engine.output import (
+    FORMATS,
+    FormatError,
+    WriteError,
+    output_format,
+    render_text,
+    untouched,
+    write_frame,
+    write_text_atomic,
+)
 from kpi_engine.periods import PeriodError, month_label, parse_month
 from kpi_engine.prepared import caching, load_extract
 from kpi_engine.run import latest_complete_month, tables_needed
 from kpi_engine.validation import DefinitionError
 
+PERSONAL_DATA = (
+    "personal data: these records identify children and staff; keep them inside the "
+    "organisation (never in a report or a published scorecard)"
+)
+"""How every listing is marked: on stderr always, and as the Markdown's first line."""
+
 
 @click.command()
 @click.argument("indicator_id")
-@click.option("--extracts", type=click.Path(path_type=Path), default=None, help="Extract folder.")
-@click.option(
-    "--definitions",
-    type=SET_NAME,
-    default=LATEST_CONTRACT_SET,
-    show_default=True,
-    help="Definition set name or folder.",
-)
+@extracts_option()
+@definitions_option(LATEST_CONTRACT_SET)
 @click.option("--period", default=None, help="Month YYYY-MM [default: latest complete month].")
 @click.option(
     "--only",
@@ -39,8 +48,19 @@ from kpi_engine.validation import DefinitionError
     show_default=True,
     help="Which records to list.",
 )
-@click.option("--format", "fmt", type=click.Choice(list(FORMATS)), default="csv", show_default=True)
-@click.option("--output", type=click.Path(path_type=Path, dir_okay=False), default=None)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(list(FORMATS)),
+    default=None,
+    help="Output format [default: csv; with --output, its suffix's].",
+)
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write to this file (atomically): .csv, .json, .parquet or .md.",
+)
 @click.option(
     "--no-cache", is_flag=True, help="Load the extract afresh (no prepared copy; KPI_CACHE=0)."
 )
@@ -50,7 +70,7 @@ def explain(
     definitions: str,
     period: str | None,
     only: str,
-    fmt: str,
+    fmt: str | None,
     output: Path | None,
     no_cache: bool,
 ) -> None:
@@ -65,7 +85,9 @@ def explain(
 
     The summary on stderr gives the numerator and denominator exactly as kpi compute has
     them: records, distinct children (a child with two placements counts once) or a sum.
-    The list identifies children: keep it inside the organisation.
+    The list identifies children: it is personal data, marked as such (on stderr, and in the
+    Markdown's heading), never part of a report or a published scorecard: keep it inside the
+    organisation.
 
     \b
     Examples:
@@ -73,6 +95,7 @@ def explain(
       kpi explain B10 --only numerator --format markdown
       kpi explain CARE-LADDER --definitions contract-2016-17 --output ladder.csv
     """
+    fmt = _format(fmt, output)
     definition_set = _load(definitions)
     if indicator_id not in definition_set.ids:
         fail(no_indicator(indicator_id, [definition_set]), EXIT_USAGE)
@@ -97,15 +120,38 @@ def explain(
     summary += f"{found.denominator} in the denominator" if found.denominator else "no denominator"
     summary += f" ({month_label(month)})"
     stderr_console().print(summary, highlight=False)
+    click.echo(f"kpi: {PERSONAL_DATA}", err=True)
     frame = found.records
     if only != "all":
         frame = frame[frame[f"in_{only}"].to_numpy(dtype=bool)]
-    if output is not None:
-        write_frame(frame, output, fmt)
+    if output is None:
+        click.echo(_marked(render_text(frame, fmt), fmt), nl=False)
         return
-    if fmt == "parquet":
-        fail("--format parquet needs --output FILE", EXIT_USAGE)
-    click.echo(render_text(frame, fmt), nl=False)
+    try:
+        if fmt == "markdown":
+            write_text_atomic(output, _marked(render_text(frame, fmt), fmt))
+        else:
+            write_frame(frame, output, fmt)
+    except WriteError as e:
+        fail(f"{e}; {untouched(output)}")
+
+
+def _marked(text: str, fmt: str) -> str:
+    """Markdown is read by people: its first line says what it holds. CSV, JSON and Parquet
+    keep their shape for the tools that read them (the notice is on stderr)."""
+    return f"**{PERSONAL_DATA}**\n\n{text}" if fmt == "markdown" else text
+
+
+def _format(fmt: str | None, output: Path | None) -> str:
+    """The format to write: to a file, the one its suffix names (a usage error otherwise)."""
+    if output is None:
+        if fmt == "parquet":
+            fail("--format parquet needs --output FILE", EXIT_USAGE)
+        return fmt or "csv"
+    try:
+        return output_format(output, fmt, FORMATS)
+    except FormatError as e:
+        fail(str(e), EXIT_USAGE)
 
 
 def _load(name: str) -> DefinitionSet:
