@@ -82,3 +82,8 @@ def report_problems(problems: Sequence[Problem], fmt: str = "text") -> None:
     for p in problems:
         prefix = "warning: " if p.severity == "warning" else ""
         click.echo(f"{prefix}{p}", err=True)
+
+
+def extract_problems(folder: object, count: int) -> str:
+    """The one line after an extract's problems are listed: how many, and what to run."""
+    return f"the extract in {folder} has {count} problem(s) (run: kpi validate --extracts)"

@@ -87,3 +87,10 @@ def _holds(set_name: str, indicator_id: str) -> bool:
         return indicator_id in load_definitions(set_name).ids
     except DefinitionError:
         return False
+
+
+def no_cache_option() -> Callable[[_Command], _Command]:
+    """``--no-cache``: load the extract's files afresh, not its prepared copy."""
+    return click.option(
+        "--no-cache", is_flag=True, help="Load the extract afresh (no prepared copy; KPI_CACHE=0)."
+    )

@@ -14,12 +14,13 @@ from kpi_engine import load_definitions
 from kpi_engine.cli._common import (
     EXIT_LOCKED,
     EXIT_USAGE,
+    extract_problems,
     fail,
     report_problems,
     stderr_console,
     stdout_console,
 )
-from kpi_engine.cli._sets import definitions_option, extracts_option
+from kpi_engine.cli._sets import definitions_option, extracts_option, no_cache_option
 from kpi_engine.definitions import Definition
 from kpi_engine.extract import ExtractError
 from kpi_engine.locations import LATEST_CONTRACT_SET, no_extract_folder, sample_data_dir
@@ -106,10 +107,7 @@ def run_or_exit(
         fail(str(e), EXIT_USAGE)
     except ExtractError as e:
         report_problems(e.problems)
-        fail(
-            f"the extract in {folder} has {len(e.problems)} problem(s) "
-            "(run: kpi validate --extracts)"
-        )
+        fail(extract_problems(folder, len(e.problems)))
 
 
 COMPUTE_FORMATS = ("csv", "json", "parquet", "markdown", "xlsx")
@@ -172,9 +170,7 @@ def resolve_format(fmt: str | None, output: Path | None) -> str:
     is_flag=True,
     help="Report windows reaching back before a table's first record [default: NO DATA].",
 )
-@click.option(
-    "--no-cache", is_flag=True, help="Load the extract afresh (no prepared copy; KPI_CACHE=0)."
-)
+@no_cache_option()
 def compute(
     extracts: Path | None,
     definitions: str,

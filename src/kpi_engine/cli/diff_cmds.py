@@ -22,7 +22,7 @@ from kpi_engine.cli._common import (
     report_problems,
     stdout_console,
 )
-from kpi_engine.cli._sets import SET_NAME
+from kpi_engine.cli._sets import SET_NAME, no_cache_option
 from kpi_engine.definitions import DefinitionSet
 from kpi_engine.extract import ExtractError
 from kpi_engine.locations import no_extract_folder, sample_data_dir
@@ -131,9 +131,7 @@ _PLAIN: dict[str, Any] = {
     show_default=True,
     help="Exit 1 on breaking changes (revised, replaced, dropped), on any change, or never.",
 )
-@click.option(
-    "--no-cache", is_flag=True, help="Load the extract afresh (no prepared copy; KPI_CACHE=0)."
-)
+@no_cache_option()
 def diff_command(
     old: str,
     new: str,

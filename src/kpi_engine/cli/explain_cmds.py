@@ -8,7 +8,7 @@ import click
 
 from kpi_engine import load_definitions
 from kpi_engine.cli._common import EXIT_USAGE, fail, report_problems, stderr_console
-from kpi_engine.cli._sets import definitions_option, extracts_option, no_indicator
+from kpi_engine.cli._sets import definitions_option, extracts_option, no_cache_option, no_indicator
 from kpi_engine.definitions import DefinitionSet
 from kpi_engine.engine import NoData
 from kpi_engine.explain import explain as explain_figure
@@ -61,9 +61,7 @@ PERSONAL_DATA = (
     default=None,
     help="Write to this file (atomically): .csv, .json, .parquet or .md.",
 )
-@click.option(
-    "--no-cache", is_flag=True, help="Load the extract afresh (no prepared copy; KPI_CACHE=0)."
-)
+@no_cache_option()
 def explain(
     indicator_id: str,
     extracts: Path | None,

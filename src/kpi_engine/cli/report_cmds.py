@@ -7,7 +7,13 @@ from pathlib import Path
 import click
 
 from kpi_engine import load_definitions
-from kpi_engine.cli._common import EXIT_USAGE, fail, report_problems, stderr_console
+from kpi_engine.cli._common import (
+    EXIT_USAGE,
+    extract_problems,
+    fail,
+    report_problems,
+    stderr_console,
+)
 from kpi_engine.cli._sets import definitions_option, extracts_option
 from kpi_engine.extract import ExtractError
 from kpi_engine.locations import SCORECARD_SET, no_extract_folder, sample_data_dir
@@ -80,10 +86,7 @@ def report(
         fail(str(e), EXIT_USAGE)
     except ExtractError as e:
         report_problems(e.problems)
-        fail(
-            f"the extract in {folder} has {len(e.problems)} problem(s) "
-            "(run: kpi validate --extracts)"
-        )
+        fail(extract_problems(folder, len(e.problems)))
     except BenchmarkError as e:
         fail(str(e))
     except OSError as e:

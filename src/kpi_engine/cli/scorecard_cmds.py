@@ -12,8 +12,14 @@ from typing import NoReturn, TextIO
 import click
 
 from kpi_engine import load_definitions
-from kpi_engine.cli._common import EXIT_DATA_ERROR, EXIT_LOCKED, EXIT_USAGE, stdout_console
-from kpi_engine.cli._sets import definitions_option, extracts_option
+from kpi_engine.cli._common import (
+    EXIT_DATA_ERROR,
+    EXIT_LOCKED,
+    EXIT_USAGE,
+    extract_problems,
+    stdout_console,
+)
+from kpi_engine.cli._sets import definitions_option, extracts_option, no_cache_option
 from kpi_engine.extract import ExtractError
 from kpi_engine.locations import SCORECARD_SET, no_extract_folder, sample_data_dir
 from kpi_engine.lock import LockHeld, exclusive_output
@@ -93,8 +99,7 @@ def _scorecard_or_exit(
         _fail(str(e), EXIT_USAGE)
     except ExtractError as e:
         _fail(
-            f"the extract in {folder} has {len(e.problems)} problem(s) "
-            "(run: kpi validate --extracts); nothing written",
+            f"{extract_problems(folder, len(e.problems))}; nothing written",
             EXIT_DATA_ERROR,
             e.problems,
         )
@@ -176,9 +181,7 @@ def _publish_or_exit(
     is_flag=True,
     help="Publication mode: counts 1-5 and what would reveal them written [c] (csv, markdown).",
 )
-@click.option(
-    "--no-cache", is_flag=True, help="Load the extract afresh (no prepared copy; KPI_CACHE=0)."
-)
+@no_cache_option()
 def scorecard(
     extracts: Path | None,
     definitions: str,
