@@ -129,3 +129,17 @@ def test_coded_lookups_agree_with_hashing_the_strings(values, key_list):
     assert (same_plain == same_coded).all()
     assert ((joined_plain == -1) == (joined_coded == -1)).all()
     assert list(ca.astype(object).where(ca.notna(), None)) == values
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.sampled_from(["a", "b", "c", "d"]), max_size=12),
+    st.lists(st.sampled_from(["a", "b", "c", "e", None]), max_size=12),
+)
+def test_text_keys_are_found_at_their_first_row(key_list, value_list):
+    # the Arrow lookup for text columns (referral ids) against a plain reading of the rule:
+    # each value's first equal key, -1 for none and for a missing value
+    keys_ = pd.Series(key_list, dtype="str")
+    values = pd.Series(value_list, dtype="str")
+    expected = [key_list.index(v) if v in key_list else -1 for v in value_list]
+    assert keys.positions(values, keys_).tolist() == expected
