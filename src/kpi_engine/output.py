@@ -83,6 +83,21 @@ def _suffix_list(formats: Sequence[str]) -> str:
     return ", ".join(f"{f} ({' or '.join(SUFFIXES[f])})" for f in formats)
 
 
+def chosen_format(
+    fmt: str | None, output: Path | None, formats: Sequence[str], default: str
+) -> str:
+    """What a command writes: to a file, the format its suffix names among ``formats``
+    (:func:`output_format`); to stdout, ``fmt`` or ``default``. A binary format to stdout, or
+    the terminal table to a file, is a :class:`FormatError` (a usage error)."""
+    if output is None:
+        if fmt in BINARY_FORMATS:
+            raise FormatError(f"--format {fmt} needs --output FILE")
+        return fmt or default
+    if fmt == "table":
+        raise FormatError("--format table prints to the terminal; give a file for another format")
+    return output_format(output, fmt, formats)
+
+
 def output_format(output: Path, fmt: str | None, formats: Sequence[str]) -> str:
     """The format to write ``output`` in: the one its suffix names, among ``formats``.
 

@@ -137,6 +137,13 @@ def _duplicate_keys(node: yaml.Node | None, path: str) -> list[Problem]:
     return problems
 
 
+def _at_mark(shown: str, mark: yaml.Mark | None, message: str) -> Problem:
+    """A YAML problem at the parser's mark (1-based line and column), where it has one."""
+    return Problem(
+        shown, mark.line + 1 if mark else None, mark.column + 1 if mark else None, "yaml", message
+    )
+
+
 def _read_yaml(path: Path) -> tuple[_Document | None, list[Problem]]:
     shown = str(path)
     limit = bounded_yaml.DEFINITION_LIMITS.max_bytes
@@ -156,28 +163,11 @@ def _read_yaml(path: Path) -> tuple[_Document | None, list[Problem]]:
     try:
         doc = _Document(path, text)
     except yaml.constructor.ConstructorError as e:
-        mark = e.problem_mark
         tag = (e.problem or "").split("'")[1] if "'" in (e.problem or "") else "?"
-        return None, [
-            Problem(
-                shown,
-                mark.line + 1 if mark else None,
-                mark.column + 1 if mark else None,
-                "yaml",
-                f"tag {tag!r} is not allowed: definitions are data and never construct objects",
-            )
-        ]
+        message = f"tag {tag!r} is not allowed: definitions are data and never construct objects"
+        return None, [_at_mark(shown, e.problem_mark, message)]
     except bounded_yaml.LimitError as e:
-        mark = e.problem_mark
-        return None, [
-            Problem(
-                shown,
-                mark.line + 1 if mark else None,
-                mark.column + 1 if mark else None,
-                "yaml",
-                f"refused: {e.problem}",
-            )
-        ]
+        return None, [_at_mark(shown, e.problem_mark, f"refused: {e.problem}")]
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         what = " ".join(x for x in (e.context, e.problem) if x)

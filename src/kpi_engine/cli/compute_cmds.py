@@ -26,10 +26,9 @@ from kpi_engine.extract import ExtractError
 from kpi_engine.locations import LATEST_CONTRACT_SET, no_extract_folder, sample_data_dir
 from kpi_engine.lock import LockHeld, exclusive_output
 from kpi_engine.output import (
-    BINARY_FORMATS,
     FormatError,
     WriteError,
-    output_format,
+    chosen_format,
     render_text,
     untouched,
     write_frame,
@@ -116,17 +115,10 @@ COMPUTE_FORMATS = ("csv", "json", "parquet", "markdown", "xlsx")
 
 def resolve_format(fmt: str | None, output: Path | None) -> str:
     """The format to write, or a usage error: to a file, the one its suffix names."""
-    if output is None:
-        if fmt is None:
-            # a person at a terminal gets the table; a pipe or a cron job gets CSV
-            return "table" if sys.stdout.isatty() else "csv"
-        if fmt in BINARY_FORMATS:
-            fail(f"--format {fmt} needs --output FILE", EXIT_USAGE)
-        return fmt
-    if fmt == "table":
-        fail("--format table prints to the terminal; give a file for another format", EXIT_USAGE)
+    # a person at a terminal gets the table; a pipe or a cron job gets CSV
+    default = "table" if sys.stdout.isatty() else "csv"
     try:
-        return output_format(output, fmt, COMPUTE_FORMATS)
+        return chosen_format(fmt, output, COMPUTE_FORMATS, default)
     except FormatError as e:
         fail(str(e), EXIT_USAGE)
 

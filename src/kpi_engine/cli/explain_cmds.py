@@ -18,7 +18,7 @@ from kpi_engine.output import (
     FORMATS,
     FormatError,
     WriteError,
-    output_format,
+    chosen_format,
     render_text,
     untouched,
     write_frame,
@@ -142,12 +142,8 @@ def _marked(text: str, fmt: str) -> str:
 
 def _format(fmt: str | None, output: Path | None) -> str:
     """The format to write: to a file, the one its suffix names (a usage error otherwise)."""
-    if output is None:
-        if fmt == "parquet":
-            fail("--format parquet needs --output FILE", EXIT_USAGE)
-        return fmt or "csv"
     try:
-        return output_format(output, fmt, FORMATS)
+        return chosen_format(fmt, output, FORMATS, "csv")
     except FormatError as e:
         fail(str(e), EXIT_USAGE)
 

@@ -23,7 +23,7 @@ from kpi_engine.cli._sets import definitions_option, extracts_option, no_cache_o
 from kpi_engine.extract import ExtractError
 from kpi_engine.locations import SCORECARD_SET, no_extract_folder, sample_data_dir
 from kpi_engine.lock import LockHeld, exclusive_output
-from kpi_engine.output import FormatError, WriteError, output_format, untouched
+from kpi_engine.output import FormatError, WriteError, chosen_format, untouched
 from kpi_engine.periods import PeriodError, parse_month
 from kpi_engine.prepared import caching
 from kpi_engine.scorecard import (
@@ -109,14 +109,9 @@ def _scorecard_or_exit(
 
 def _resolve_format(fmt: str | None, output: Path | None) -> str:
     """The format to write, or a usage error: to a file, the one its suffix names."""
-    if output is None:
-        if fmt == "xlsx":
-            _fail("--format xlsx needs --output FILE", EXIT_USAGE)
-        return fmt or ("table" if sys.stdout.isatty() else "csv")
-    if fmt == "table":
-        _fail("--format table prints to the terminal; give a file for another format", EXIT_USAGE)
+    default = "table" if sys.stdout.isatty() else "csv"
     try:
-        return output_format(output, fmt, SCORECARD_FORMATS)
+        return chosen_format(fmt, output, SCORECARD_FORMATS, default)
     except FormatError as e:
         _fail(str(e), EXIT_USAGE)
 
