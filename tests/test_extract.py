@@ -16,8 +16,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kpi_engine import extract as extract_module
+from kpi_engine._text import needs_trimming as _needs_trimming
 from kpi_engine.cli import cli
-from kpi_engine.extract import EXAMPLES_PER_RULE, ExtractError, _needs_trimming, load_extract
+from kpi_engine.extract import EXAMPLES_PER_RULE, ExtractError, load_extract
 from kpi_engine.manifest import Manifest
 from kpi_engine.periods import PeriodError, parse_month
 

@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 
 from kpi_engine import contract, keys
 from kpi_engine._reading import reading
-from kpi_engine._text import ARROW_TYPES, TEXT, strings, to_arrow, to_index
+from kpi_engine._text import ARROW_TYPES, TEXT, strings, trimmed
 from kpi_engine._threads import workers
 from kpi_engine.manifest import FILE as MANIFEST
 from kpi_engine.manifest import FIRST_DATE as FIRST_PLAUSIBLE_DATE
@@ -496,90 +496,6 @@ def _all_distinct(keys: pd.Series) -> bool:
     return increasing or len(pc.unique(values)) == len(values)
 
 
-def _strings(series: pd.Series) -> pd.Series:
-    """Text values, trimmed, with empty cells as missing.
-
-    A categorical stays one: its distinct values are trimmed, and any that become equal merge.
-    """
-    if isinstance(series.dtype, pd.CategoricalDtype):
-        categories = series.cat.categories
-        trimmed = _strings(pd.Series(categories))
-        same = pc.equal(to_arrow(trimmed), to_arrow(categories))
-        if pc.all(pc.fill_null(same, False)).as_py():
-            return series  # nothing to trim: the usual case, and no second hashing of the ids
-        merged, values = pd.factorize(trimmed)  # an emptied value becomes -1: missing
-        mapping = np.append(np.asarray(merged, dtype=np.int64), -1)
-        recoded = mapping[np.asarray(series.cat.codes, dtype=np.int64)]
-        categories = pd.Index(values, dtype=TEXT)
-        return pd.Series(
-            pd.Categorical.from_codes(recoded, categories=categories), index=series.index
-        )
-    text = series.astype("str")
-    if not _needs_trimming(to_arrow(text)):
-        return text  # the usual case: no copy of millions of values to change none of them
-    text = text.str.strip()
-    return text.mask(text == "")
-
-
-_EDGE_BYTES = np.zeros(256, dtype=bool)
-_EDGE_BYTES[:0x21] = True  # space and control characters (tab, newline, ...)
-_EDGE_BYTES[0x80:] = True  # any non-ASCII character: perhaps a Unicode space
-"""Bytes that, first or last in a value, may mean it has white space to trim."""
-
-
-def _needs_trimming(values: pa.ChunkedArray | pa.Array) -> bool:
-    """Whether any value may be empty or start or end with white space.
-
-    Reads only each value's first and last byte, straight from Arrow's buffers, a chunk at a
-    time: no copy of the text. It may say yes when trimming would change nothing (a value
-    starting with "é"): the trim that follows then decides.
-    """
-    chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
-    for chunk in chunks:
-        if len(chunk) == 0 or chunk.null_count == len(chunk):
-            continue
-        if not (pa.types.is_string(chunk.type) or pa.types.is_large_string(chunk.type)):
-            return True
-        _, offset_buffer, data_buffer = chunk.buffers()
-        width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
-        # a slice of a larger array shares its buffers: read only this chunk's offsets
-        window = np.frombuffer(offset_buffer, dtype=width)[
-            chunk.offset : chunk.offset + len(chunk) + 1
-        ]
-        offsets = window.astype(np.int64)
-        starts, ends = offsets[:-1], offsets[1:]
-        valid = chunk.is_valid().to_numpy(zero_copy_only=False)
-        filled = ends > starts
-        if (valid & ~filled).any():
-            return True  # an empty value: it becomes missing
-        if data_buffer is None:
-            continue
-        data = np.frombuffer(data_buffer, dtype=np.uint8)
-        chosen = valid & filled
-        if _EDGE_BYTES[data[starts[chosen]]].any() or _EDGE_BYTES[data[ends[chosen] - 1]].any():
-            return True
-    return False
-
-
-def _encoded(series: pd.Series) -> pd.Series:
-    """Text as a categorical over its distinct values (null stays null).
-
-    For people ids (``contract.SHARED_KEYS``): Arrow hashes each value once here, and from then
-    on the engine handles integer codes (``kpi_engine.keys``).
-    """
-    # the chunks of a chunked array are encoded against one dictionary, which they all share
-    encoded = pc.dictionary_encode(strings(series))
-    if encoded.num_chunks:
-        dictionary = encoded.chunk(0).dictionary
-        indices = pa.chunked_array([c.indices for c in encoded.chunks], pa.int32())
-        codes = pc.fill_null(indices, -1).to_numpy()
-    else:
-        dictionary, codes = pa.array([], pa.string()), np.zeros(0, dtype=np.int32)
-    return pd.Series(
-        pd.Categorical.from_codes(codes, categories=to_index(dictionary)), index=series.index
-    )
-
-
 @dataclass(frozen=True)
 class DateRules:
     """Which dates an extract may hold (docs/extract-validation.md).
@@ -676,8 +592,10 @@ def _coerce(
             report.file(column.name, f"expected text, the file stores {series.dtype}")
             return pd.Series(np.nan, index=series.index, dtype="str")
         if column.name in contract.SHARED_KEYS:
-            return _strings(_encoded(series))  # trims each distinct id once
-        return _strings(series)
+            # coded later with the other tables' ids, in one pass (keys.share), which trims
+            # each distinct id once rather than every row
+            return series if series.dtype == TEXT else series.astype(TEXT)
+        return trimmed(series)
     if kind in ("date", "datetime", "month"):
         return _coerce_dates(raw, column, series, report, rules, native)
     if kind == "bool":
@@ -701,7 +619,7 @@ def _coerce_dates(
             report.file(column.name, f"expected {expected}, the file stores {series.dtype}")
             return pd.Series(pd.NaT, index=series.index, dtype="datetime64[ns]")
         return _dates(column, series, rules, open_end, report)
-    text = _strings(series)
+    text = trimmed(series)
     fmt = {"date": "%Y-%m-%d", "datetime": "ISO8601", "month": "%Y-%m"}[kind]
     parsed = pd.to_datetime(text, format=fmt, errors="coerce")
     if kind == "date":
@@ -728,7 +646,7 @@ def _coerce_bool(
             return values.map({1: True, 0: False}).astype("boolean")
         report.file(column.name, f"expected true/false, the file stores {series.dtype}")
         return pd.Series(pd.NA, index=series.index, dtype="boolean")
-    text = _strings(series).str.lower()
+    text = trimmed(series).str.lower()
     out = pd.Series(pd.NA, index=series.index, dtype="boolean")
     out[text.isin(_TRUE).fillna(False).to_numpy(dtype=bool)] = True
     out[text.isin(_FALSE).fillna(False).to_numpy(dtype=bool)] = False
@@ -737,7 +655,7 @@ def _coerce_bool(
         column.name,
         bad,
         "not a boolean (got {value}; expected true/false, Y/N or 1/0)",
-        _strings(series),
+        trimmed(series),
     )
     return out
 
@@ -760,7 +678,7 @@ def _coerce_number(
         numbers = series.astype("float64")
         shown = series
     else:
-        shown = _strings(series)
+        shown = trimmed(series)
         numbers = pd.to_numeric(shown, errors="coerce").astype("float64")
         bad = (numbers.isna() & shown.notna()).to_numpy(dtype=bool)
         report.rows(column.name, bad, "not a number (got {value})", shown)
@@ -859,7 +777,7 @@ def _check_table(
         value = _coerce(raw, c, series, report, DateRules.of(manifest))
         if not c.nullable:
             original_missing = (
-                _strings(series).isna() if not raw.parquet else series.isna()
+                trimmed(series).isna() if not raw.parquet else series.isna()
             ).to_numpy(dtype=bool)
             report.rows(c.name, original_missing, "a value is required (got {value})", series)
         if c.codes is not None:
@@ -870,15 +788,8 @@ def _check_table(
         out[c.name] = value
     # the coerced columns are new or the file's own; gathering them into blocks would copy them
     table = pd.DataFrame(out, index=pd.RangeIndex(len(frame)), copy=False)
-    if spec.key is not None and spec.key in table:
-        key_values = table[spec.key]
-        has_key: pd.Series = key_values.notna()
-        # Proving keys distinct is cheap; only when some repeat is each duplicate located.
-        if not _all_distinct(key_values):
-            dupes = (key_values.duplicated(keep="first") & has_key).to_numpy(dtype=bool)
-            report.rows(
-                spec.key, dupes, "duplicate key (got {value}; keys must be unique)", key_values
-            )
+    if spec.key not in contract.SHARED_KEYS:  # a person's id is checked once coded
+        _check_key(name, table, report)
     if spec.start_end is not None and all(c in table for c in spec.start_end):
         start, end = spec.start_end
         before = (table[end] < table[start]).fillna(False).to_numpy(dtype=bool)
@@ -889,6 +800,17 @@ def _check_table(
             full[before] = shown.to_numpy()
             report.rows(end, before, f"ends before it starts ({start} {{value}})", full)
     return table
+
+
+def _check_key(name: str, table: pd.DataFrame, report: _Report) -> None:
+    """Each repeated key located; proving keys distinct is cheap, locating repeats is not."""
+    key = contract.TABLES[name].key
+    if key is None or key not in table:
+        return
+    key_values = table[key]
+    if not _all_distinct(key_values):
+        dupes = (key_values.duplicated(keep="first") & key_values.notna()).to_numpy(dtype=bool)
+        report.rows(key, dupes, "duplicate key (got {value}; keys must be unique)", key_values)
 
 
 def _check_references(
@@ -1006,12 +928,15 @@ def load_extract(
     # Problems are gathered per table and reported in the tables' order, whatever finishes first.
     with ThreadPoolExecutor(max_workers=workers()) as pool:
         results = list(pool.map(read_and_check, found))
-    for name, (table, raw, own) in zip(found, results, strict=True):
-        problems.extend(own)
+    for name, (table, raw, _) in zip(found, results, strict=True):
         if table is not None and raw is not None:
             loaded[name] = table
             raws[name] = raw
-    keys.share(loaded)
+    keys.share(loaded)  # every person's id hashed once, whatever table it is in
+    for name, (_, _, own) in zip(found, results, strict=True):
+        problems.extend(own)
+        if name in loaded and contract.TABLES[name].key in contract.SHARED_KEYS:
+            _check_key(name, loaded[name], _Report(raws[name], problems, name))
     if references:
         _check_references(loaded, raws, problems)
     if strict and any(p.severity == "error" for p in problems):

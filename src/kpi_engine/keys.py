@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from kpi_engine import contract
-from kpi_engine._text import strings, to_index
+from kpi_engine._text import strings, to_index, trimmed_codes
 
 
 def _categories(column: pd.Series | pd.Index) -> pd.Index | None:
@@ -120,38 +120,59 @@ def _keyed_by(name: str) -> str | None:
 
 
 def share(tables: MutableMapping[str, pd.DataFrame]) -> None:
-    """Recode each shared id column of ``tables`` over one category list per id, in place.
+    """Code each shared id column of ``tables`` over one category list per id, in place.
 
-    Columns arrive from the loader as categoricals over their own table's values; only those
-    are recoded. The categories are the union of the tables' values, so an id that dangles (no
-    row in ``children``) keeps its own code. The table keyed by the id comes first: when every
-    id resolves, the union is that table's own list, and its type is reused as it is.
+    The loader leaves people's ids as text; a column coded already (a categorical over its
+    own values) is coded again only when its list is not the one the others share. Each id's
+    text, in every table, is hashed once: Arrow encodes the columns (a coded column gives just
+    its list) in one pass, into one dictionary, their union; each distinct id is then trimmed
+    once, not every row. The table keyed by the id comes first, so when every id resolves the
+    list is that table's own ids in its order, and an id that dangles (no row in ``children``)
+    keeps a code of its own.
     """
     for name in contract.SHARED_KEYS:
-        holders = [t for t, f in tables.items() if name in f and _categories(f[name]) is not None]
+        holders = [t for t, f in tables.items() if name in f and _codable(f[name])]
         root = _keyed_by(name)
         holders.sort(key=lambda t: t != root)
-        if len(holders) < 2:
-            continue
-        # Arrow encodes the tables' id lists in one pass, into one dictionary: their union.
-        # (It hashes about three times faster than pandas' factorize on Arrow text.)
-        lists = [strings(tables[t][name].cat.categories).combine_chunks() for t in holders]
-        encoded = pc.dictionary_encode(pa.concat_arrays(lists))
-        union = encoded.dictionary
-        first = tables[holders[0]][name].dtype
-        assert isinstance(first, pd.CategoricalDtype)
-        if len(union) == len(first.categories):
-            dtype = first  # the first table's ids, in its order: nothing to recode there
-        else:
-            dtype = pd.CategoricalDtype(to_index(union))
-        indices = encoded.indices.to_numpy().astype(np.int64)
+        columns = [tables[t][name] for t in holders]
+        if not columns or shared_categories(*columns) is not None:
+            continue  # none, or coded over one list already
+        parts = [strings(c.cat.categories if _categories(c) is not None else c) for c in columns]
+        # one hashing pass, one dictionary: every chunk's indices refer to the same list
+        encoded = pc.dictionary_encode(
+            pa.chunked_array([k for p in parts for k in p.chunks], pa.string())
+        )
+        union = encoded.chunk(0).dictionary if encoded.num_chunks else pa.array([], pa.string())
+        indices = np.asarray(pc.fill_null(_indices(encoded), -1).to_numpy(), dtype=np.int64)
+        categories = to_index(union)
+        merged = trimmed_codes(categories)
+        if merged is not None:  # ids with white space about them, or empty: each trimmed once
+            mapping, categories = merged
+            indices = mapping[indices]
+        dtype = distinct_dtype(categories)
         at = 0
-        for table, ids in zip(holders, lists, strict=True):
-            mapping = np.append(indices[at : at + len(ids)], -1)
-            at += len(ids)
-            if tables[table][name].dtype is not dtype:
-                recoded = mapping[_raw_codes(tables[table][name])]  # code -1 reads the final -1
-                tables[table][name] = pd.Categorical.from_codes(recoded, dtype=dtype)
+        for table, column, part in zip(holders, columns, parts, strict=True):
+            codes = indices[at : at + len(part)]
+            at += len(part)
+            if _categories(column) is not None:  # a coded column: its list's codes, recoded
+                codes = np.append(codes, -1)[_raw_codes(column)]  # code -1 reads the final -1
+            tables[table][name] = pd.Categorical.from_codes(codes, dtype=dtype)
+
+
+def _codable(column: pd.Series) -> bool:
+    return _categories(column) is not None or _is_text(column)
+
+
+def _indices(encoded: pa.ChunkedArray) -> pa.ChunkedArray:
+    return pa.chunked_array([c.indices for c in encoded.chunks], pa.int32())
+
+
+def distinct_dtype(categories: pd.Index) -> pd.CategoricalDtype:
+    """The type over ``categories``, known distinct: pandas' own check would turn each id into
+    a Python string to hash it (over a second for a national list of children)."""
+    fast = getattr(pd.CategoricalDtype, "_from_fastpath", None)
+    dtype = fast(categories, False) if fast is not None else None
+    return dtype if isinstance(dtype, pd.CategoricalDtype) else pd.CategoricalDtype(categories)
 
 
 def as_shared(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:

@@ -435,7 +435,7 @@ def _read(entry: _Entry, folder: Path, request: Mapping[str, list[str]]) -> Extr
         ids = _read_ipc(entry.path / f"categories-{i}.arrow").column("id").combine_chunks()
         if len(ids) != count or ids.null_count:
             raise ValueError("category list of the wrong length")
-        dtypes.append(_categories_dtype(to_index(ids)))
+        dtypes.append(keys.distinct_dtype(to_index(ids)))
     tables: dict[str, pd.DataFrame] = {}
     for name, wanted in request.items():
         info = meta["tables"].get(name)
@@ -458,14 +458,6 @@ def _read(entry: _Entry, folder: Path, request: Mapping[str, list[str]]) -> Extr
     problems = tuple(_problem_in(p, folder) for p in meta["problems"] if _concerns(p, request))
     read = _manifest(folder)
     return Extract(folder, tables, read, problems, latest_date(tables, read))
-
-
-def _categories_dtype(categories: pd.Index) -> pd.CategoricalDtype:
-    """The type over ``categories``, known distinct: pandas' own check would turn each id into
-    a Python string to hash it (over a second for a national list of children)."""
-    fast = getattr(pd.CategoricalDtype, "_from_fastpath", None)
-    dtype = fast(categories, False) if fast is not None else None
-    return dtype if isinstance(dtype, pd.CategoricalDtype) else pd.CategoricalDtype(categories)
 
 
 def _categorical(codes: np.ndarray, dtype: pd.CategoricalDtype) -> pd.Categorical:
