@@ -89,6 +89,30 @@ def test_add_months_agrees_with_pandas_dateoffset(day, months):
     assert got == pd.Timestamp(day) + pd.DateOffset(months=months)
 
 
+@given(
+    st.lists(
+        st.none()
+        | st.datetimes(
+            min_value=pd.Timestamp("1950-01-01").to_pydatetime(),
+            max_value=pd.Timestamp("2060-12-31").to_pydatetime(),
+        ),
+        max_size=30,
+    ),
+    st.integers(min_value=-400, max_value=400),
+)
+def test_add_months_of_one_number_moves_each_row_as_its_own_count_would(stamps, months):
+    # a whole column moved by one number takes a table of the days it spans; a column of
+    # counts goes row by row: the two agree, times of day kept, nulls null, on every date
+    dates = pd.Series(pd.to_datetime(stamps), dtype="datetime64[ns]")
+    one = calendar.add_months(dates, months)
+    each = calendar.add_months(dates, pd.Series([months] * len(dates), dtype=float))
+    assert one.isna().tolist() == dates.isna().tolist()
+    assert one.equals(each)
+    for day, got in zip(dates, one, strict=True):
+        if not pd.isna(day):
+            assert got == day + pd.DateOffset(months=months)
+
+
 # --- referrals and plans ----------------------------------------------------------------------
 
 
@@ -508,3 +532,8 @@ def test_merge_and_intersect_cover_the_same_days_as_a_day_by_day_count(a, b):
         assert (starts > ends).all()
     both = intervals.intersect(intervals.from_frame(fa), intervals.from_frame(fb)).frame()
     assert _days_inside(both, horizon) == _days_inside(fa, horizon) & _days_inside(fb, horizon)
+    # spells merged already (a derived table read back) are recognised, not sorted again
+    again = intervals.from_frame(merged)
+    assert intervals.merge(again) is again or not len(merged)
+    pre_merged = intervals.intersect(again, intervals.merge(intervals.from_frame(fb))).frame()
+    assert pre_merged.equals(both)

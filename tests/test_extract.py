@@ -16,6 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kpi_engine import extract as extract_module
+from kpi_engine import keys
 from kpi_engine._text import needs_trimming as _needs_trimming
 from kpi_engine.cli import cli
 from kpi_engine.extract import EXAMPLES_PER_RULE, ExtractError, load_extract
@@ -352,3 +353,51 @@ def test_record_lines_agree_with_the_csv_module(rows):
             expected.append(consumed + 1)
         consumed = reader.line_num
     assert extract_module._record_lines(text.encode()).tolist() == expected
+
+
+REFERRALS_HEADER = "referral_id,child_id,referral_date,source,outcome,closure_date"
+ASSESSMENTS_HEADER = "assessment_id,child_id,referral_id,start_date,completed_date"
+
+
+def test_a_referral_id_is_coded_with_the_assessments_that_name_it(tmp_path):
+    # referral ids are coded over one list only when another loaded table refers to them;
+    # an id with white space about it is the same referral once trimmed, as text always was
+    write(
+        tmp_path,
+        "referrals.csv",
+        f"{REFERRALS_HEADER}\nR2,c1,2015-01-05,,assessment,\n R1 ,c2,2015-02-05,,nfa,\n",
+    )
+    write(
+        tmp_path,
+        "assessments.csv",
+        f"{ASSESSMENTS_HEADER}\na1,c2,R1,2015-02-06,\na2,c1,R2 ,2015-01-06,\n"
+        "a3,c1,R9,2015-01-07,\n",
+    )
+    extract = load_extract(tmp_path, references=False)
+    referrals = extract.tables["referrals"]
+    assessments = extract.tables["assessments"]
+    assert keys.shared_categories(referrals["referral_id"], assessments["referral_id"]) is not None
+    assert referrals["referral_id"].astype(str).tolist() == ["R2", "R1"]
+    assert keys.positions(assessments["referral_id"], referrals["referral_id"]).tolist() == [
+        1,
+        0,
+        -1,
+    ]
+    alone = load_extract(tmp_path, ["referrals"]).tables["referrals"]["referral_id"]
+    assert not isinstance(alone.dtype, pd.CategoricalDtype)  # nothing links to it: not hashed
+    assert alone.tolist() == ["R2", "R1"]
+
+
+def test_a_repeated_referral_id_is_reported_once_coded(tmp_path):
+    path = write(
+        tmp_path,
+        "referrals.csv",
+        f"{REFERRALS_HEADER}\nR1,c1,2015-01-05,,nfa,\nR1 ,c2,2015-02-05,,nfa,\n",
+    )
+    write(tmp_path, "assessments.csv", f"{ASSESSMENTS_HEADER}\na1,c2,R1,2015-02-06,\n")
+    assert messages(tmp_path) == [
+        f"{path}:3: referral_id: duplicate key (got 'R1'; keys must be unique)"
+    ]
+    with pytest.raises(ExtractError) as alone:
+        load_extract(tmp_path, ["referrals"])
+    assert [str(p) for p in alone.value.problems] == messages(tmp_path)

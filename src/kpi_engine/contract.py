@@ -113,6 +113,14 @@ SHARED_KEYS = ("child_id", "staff_id", "young_person_id")
 extract (``kpi_engine.keys``); every column so named refers, directly or through another
 table, to the one table keyed by it (children, staff, yos_cohort)."""
 
+LINKED_IDS = ("referral_id",)
+"""Record ids another table refers to (an assessment names its referral). The loader codes
+them as it codes people's ids when more than one of the tables it loads holds them, so the
+link is followed by code; a prepared extract keeps the codes (``kpi_engine.prepared``)."""
+
+CODED_IDS = SHARED_KEYS + LINKED_IDS
+"""Every id the loader leaves to ``kpi_engine.keys.share``: it codes and trims them."""
+
 
 def _c(name: str, type_: ColumnType, **kw: object) -> Column:
     return Column(name, type_, **kw)  # type: ignore[arg-type]

@@ -591,7 +591,7 @@ def _coerce(
         if native and not pd.api.types.is_integer_dtype(series.dtype):
             report.file(column.name, f"expected text, the file stores {series.dtype}")
             return pd.Series(np.nan, index=series.index, dtype="str")
-        if column.name in contract.SHARED_KEYS:
+        if column.name in contract.CODED_IDS:
             # coded later with the other tables' ids, in one pass (keys.share), which trims
             # each distinct id once rather than every row
             return series if series.dtype == TEXT else series.astype(TEXT)
@@ -788,7 +788,7 @@ def _check_table(
         out[c.name] = value
     # the coerced columns are new or the file's own; gathering them into blocks would copy them
     table = pd.DataFrame(out, index=pd.RangeIndex(len(frame)), copy=False)
-    if spec.key not in contract.SHARED_KEYS:  # a person's id is checked once coded
+    if spec.key not in contract.CODED_IDS:  # an id keys.share codes is checked once coded
         _check_key(name, table, report)
     if spec.start_end is not None and all(c in table for c in spec.start_end):
         start, end = spec.start_end
@@ -935,7 +935,7 @@ def load_extract(
     keys.share(loaded)  # every person's id hashed once, whatever table it is in
     for name, (_, _, own) in zip(found, results, strict=True):
         problems.extend(own)
-        if name in loaded and contract.TABLES[name].key in contract.SHARED_KEYS:
+        if name in loaded and contract.TABLES[name].key in contract.CODED_IDS:
             _check_key(name, loaded[name], _Report(raws[name], problems, name))
     if references:
         _check_references(loaded, raws, problems)

@@ -128,6 +128,8 @@ def merge(s: Spells) -> Spells:
     Rows with no start date, or ending before they start, are ignored (the extract loader
     reports them).
     """
+    if _merged_already(s):
+        return s  # a derived table read back, or a union about to be intersected
     keep = (s.start > EARLIEST_DAY) & (s.end > s.start)
     child, start, end = s.child[keep], s.start[keep], s.end[keep]
     if not len(child):
@@ -146,6 +148,19 @@ def merge(s: Spells) -> Spells:
     first = np.flatnonzero(new_spell)
     spell_end = np.maximum.reduceat(end, first)
     return Spells(child[first], start[first], spell_end, s.children)
+
+
+def _merged_already(s: Spells) -> bool:
+    """Whether ``s`` is as :func:`merge` leaves it: sorted by child and start, each spell
+    non-empty and apart from the next (a gap of a day at least). Checking costs a few passes
+    over the arrays; sorting them again, several times that."""
+    if not len(s.child):
+        return False
+    if (s.child < 0).any() or (s.start <= EARLIEST_DAY).any() or (s.end <= s.start).any():
+        return False
+    same = s.child[1:] == s.child[:-1]
+    ordered = (s.child[1:] > s.child[:-1]) | (same & (s.start[1:] > s.end[:-1]))
+    return bool(ordered.all())
 
 
 def intersect(a: Spells, b: Spells) -> Spells:

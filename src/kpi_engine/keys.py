@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from kpi_engine import contract
-from kpi_engine._text import strings, to_index, trimmed_codes
+from kpi_engine._text import strings, to_index, trimmed, trimmed_codes
 
 
 def _categories(column: pd.Series | pd.Index) -> pd.Index | None:
@@ -120,9 +120,9 @@ def _keyed_by(name: str) -> str | None:
 
 
 def share(tables: MutableMapping[str, pd.DataFrame]) -> None:
-    """Code each shared id column of ``tables`` over one category list per id, in place.
+    """Code each id column of ``tables`` (``contract.CODED_IDS``) over one list per id, in place.
 
-    The loader leaves people's ids as text; a column coded already (a categorical over its
+    The loader leaves these ids as text; a column coded already (a categorical over its
     own values) is coded again only when its list is not the one the others share. Each id's
     text, in every table, is hashed once: Arrow encodes the columns (a coded column gives just
     its list) in one pass, into one dictionary, their union; each distinct id is then trimmed
@@ -130,11 +130,17 @@ def share(tables: MutableMapping[str, pd.DataFrame]) -> None:
     list is that table's own ids in its order, and an id that dangles (no row in ``children``)
     keeps a code of its own.
     """
-    for name in contract.SHARED_KEYS:
+    for name in contract.CODED_IDS:
         holders = [t for t, f in tables.items() if name in f and _codable(f[name])]
         root = _keyed_by(name)
         holders.sort(key=lambda t: t != root)
         columns = [tables[t][name] for t in holders]
+        if name in contract.LINKED_IDS and len(holders) < 2:
+            # nothing links to it in this load: hashing millions of distinct ids would buy
+            # nothing, so the text is only trimmed (usually a check that finds nothing to do)
+            for table in holders:
+                tables[table][name] = trimmed(tables[table][name])
+            continue
         if not columns or shared_categories(*columns) is not None:
             continue  # none, or coded over one list already
         parts = [strings(c.cat.categories if _categories(c) is not None else c) for c in columns]
