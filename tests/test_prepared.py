@@ -68,6 +68,8 @@ def assert_same(a: extract_module.Extract, b: extract_module.Extract) -> None:
     assert a.problems == b.problems
     assert a.manifest == b.manifest
     assert a.path == b.path
+    # kept with the entry, column by column, rather than found again by scanning each date
+    assert a.latest_date == b.latest_date
 
 
 def test_a_second_load_reuses_the_prepared_copy_exactly(folder, cache, monkeypatch):
@@ -86,11 +88,12 @@ def test_a_second_load_reuses_the_prepared_copy_exactly(folder, cache, monkeypat
 
 def test_a_run_needing_fewer_columns_reuses_an_entry_holding_more(folder, cache, monkeypatch):
     prepared.load_extract(folder, TABLES, references=False)
-    wanted = {"cp_plans": {"cp_plan_id", "child_id"}, "children": {"child_id"}}
+    wanted = {"cp_plans": {"cp_plan_id", "child_id", "start_date"}, "children": {"child_id"}}
     fresh = extract_module.load_extract(folder, columns=wanted, references=False)
     no_loading(monkeypatch)
     subset = prepared.load_extract(folder, columns=wanted, references=False)
     assert_same(fresh, subset)
+    assert subset.latest_date is not None  # from the columns read: start dates, not end dates
     assert list(subset.tables) == ["cp_plans", "children"]
 
 

@@ -967,19 +967,24 @@ def _declared_but_absent(folder: Path, manifest: Manifest, absent: Iterable[str]
 def latest_date(tables: Mapping[str, pd.DataFrame], manifest: Manifest) -> pd.Timestamp | None:
     """The latest date not after the extract was taken in any date column of ``tables`` (a due
     date ahead is not data): ``Extract.latest_date``, for a loader of these tables."""
-    taken = DateRules.of(manifest).taken
-    limit = np.datetime64(taken + dt.timedelta(days=1), "ns")
-    latest: np.datetime64 | None = None
-    for frame in tables.values():
-        for name in frame.columns:
-            column = frame[name]
-            if not pd.api.types.is_datetime64_any_dtype(column):
-                continue
-            values = column.to_numpy(dtype="datetime64[ns]")
-            values = values[~np.isnat(values) & (values < limit)]
-            if len(values) and (latest is None or values.max() > latest):
-                latest = values.max()
-    return None if latest is None else pd.Timestamp(latest)
+    found = [
+        day
+        for frame in tables.values()
+        for name in frame.columns
+        if (day := latest_in(frame[name], manifest)) is not None
+    ]
+    return max(found) if found else None
+
+
+def latest_in(column: pd.Series, manifest: Manifest) -> pd.Timestamp | None:
+    """The latest date in ``column`` not after the extract was taken (None: none, or not
+    dates): one column's part of :func:`latest_date`."""
+    if not pd.api.types.is_datetime64_any_dtype(column):
+        return None
+    limit = np.datetime64(DateRules.of(manifest).taken + dt.timedelta(days=1), "ns")
+    values = column.to_numpy(dtype="datetime64[ns]")
+    values = values[~np.isnat(values) & (values < limit)]
+    return pd.Timestamp(values.max()) if len(values) else None
 
 
 def validate_extract_folder(path: Path | str) -> tuple[Extract | None, list[Problem]]:

@@ -8,13 +8,17 @@ import textwrap
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from kpi_engine.cli._common import EXIT_USAGE, fail
-from kpi_engine.importers import ImportFailure, ImportReport, import_paths
-from kpi_engine.importers._common import FINDINGS, REJECTED_ROWS
-from kpi_engine.importers._run import Kind
+
+if TYPE_CHECKING:
+    from kpi_engine.importers import ImportReport
+    from kpi_engine.importers._run import Kind
+
+# The importers (an XML parser among them) load when an import runs, not with every command.
 
 SHOWN = 10
 """Rejections and findings listed in the text report; the files in the extract hold them all."""
@@ -130,6 +134,8 @@ def _run(
         if live:
             click.echo(f"kpi import: {message} ({time.perf_counter() - began:.1f} s)", err=True)
 
+    from kpi_engine.importers import ImportFailure, import_paths
+
     try:
         report = import_paths(
             kind,
@@ -154,6 +160,8 @@ def _run(
 
 
 def render(report: ImportReport) -> str:
+    from kpi_engine.importers._common import FINDINGS, REJECTED_ROWS
+
     """The text report: counts that reconcile, then the first rejections and findings."""
     lines = [f"{report.output} holds {len(report.sources)} return(s):"]
     for s in report.sources:
