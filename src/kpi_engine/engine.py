@@ -22,7 +22,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -60,6 +60,9 @@ from kpi_engine.periods import (
     periods_for,
 )
 from kpi_engine.rating import RatingStatus, rate_values, round_reported, threshold_columns
+
+if TYPE_CHECKING:
+    from kpi_engine.prepared import DerivedStore
 
 OUTPUT_COLUMNS = [
     "indicator_id",
@@ -376,8 +379,11 @@ class _TableCache:
         tables: Tables,
         definitions: Sequence[Definition],
         partial: Mapping[str, partial_tables.Partial] | None = None,
+        store: DerivedStore | None = None,
     ) -> None:
         self.tables = tables
+        self.store = store
+        """Derived fields and tables kept from earlier runs on this extract (prepared cache)."""
         self.partial = partial or {}
         """Tables the extract holds only in part (its manifest: kpi_engine.partial_tables)."""
         self._lock = threading.Lock()
@@ -412,15 +418,50 @@ class _TableCache:
                     return self.prepared[table]
                 built = dict(self.prepared)
             if table in derived.DERIVED_TABLES:
-                frame = derivations.build_derived_table(table, self.tables, built)
+                frame = self._derived_table(table, built)
             else:
                 frame = self.tables[table]
                 names = sorted(self.wanted.get(table, set()))
                 if names:
-                    frame = derivations.add_derived_fields(table, frame, self.tables, names)
+                    frame = self._with_fields(table, frame, names)
             with self._lock:
                 self.prepared[table] = frame
         return frame
+
+    def _derived_table(self, table: str, built: Tables) -> pd.DataFrame:
+        needs = derived.DERIVED_TABLES[table].needs
+        store = self.store if all(t in self.tables for t in needs) else None
+        key = f"table.{table}"
+        frame = store.get(key) if store is not None else None
+        if frame is None:
+            frame = derivations.build_derived_table(table, self.tables, built)
+            if store is not None:
+                store.put(key, frame)
+        return frame
+
+    def _with_fields(self, table: str, frame: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+        """``frame`` with the derived fields ``names``: those kept from an earlier run read,
+        the others derived (and kept). A field whose tables are absent is derived, to fail
+        as it always does."""
+        store = self.store
+        if store is None:
+            return derivations.add_derived_fields(table, frame, self.tables, names)
+        fields = derived.derived_fields_for(table)
+        kept: dict[str, Any] = {}
+        for name in names:
+            if name in fields and all(t in self.tables for t in fields[name].needs):
+                found = store.get(f"field.{table}.{name}", rows=len(frame))
+                if found is not None:
+                    kept[name] = found[name].array
+        missing = [n for n in names if n not in kept]
+        out = frame.copy(deep=False)  # new columns only, as add_derived_fields adds them
+        if missing:
+            out = derivations.add_derived_fields(table, frame, self.tables, missing)
+            for name in missing:
+                store.put(f"field.{table}.{name}", out[[name]].reset_index(drop=True))
+        for name, values in kept.items():
+            out[name] = pd.Series(values, index=frame.index)
+        return out
 
     def done_with(self, d: Definition) -> None:
         """``d`` is computed: forget the prepared tables no other definition still reads.
@@ -708,7 +749,9 @@ def compute(
     wanted = sorted(set(months))
     if not wanted:
         return pd.DataFrame(columns=OUTPUT_COLUMNS)
-    cache = _TableCache(tables, defs, partial_tables.declared(extract))
+    cache = _TableCache(
+        tables, defs, partial_tables.declared(extract), getattr(extract, "derived", None)
+    )
 
     def rows_of(d: Definition) -> list[dict[str, object]]:
         rows = _indicator_rows(d, periods_for(wanted, d.frequency), cache, scope)

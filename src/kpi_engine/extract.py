@@ -18,7 +18,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -35,6 +35,9 @@ from kpi_engine.manifest import FILE as MANIFEST
 from kpi_engine.manifest import FIRST_DATE as FIRST_PLAUSIBLE_DATE
 from kpi_engine.manifest import LAST_DATE, Manifest, read_manifest
 from kpi_engine.validation import Problem, closest
+
+if TYPE_CHECKING:
+    from kpi_engine.prepared import DerivedStore
 
 EXAMPLES_PER_RULE = 10
 """Located rows reported per file, column and rule before a summary line."""
@@ -67,6 +70,9 @@ class Extract:
     """The latest date in the loaded tables that is not after the extract was taken (the
     manifest's extract_date, or today): what the default period is counted back from, so a
     stray future date cannot move it (docs/extract-validation.md)."""
+    derived: DerivedStore | None = None
+    """Where derived fields and tables of these tables are kept between runs, for an extract
+    loaded through the prepared-extract cache (``kpi_engine.prepared``)."""
 
 
 # --- reading files ----------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import dataclasses
 import functools
 import hashlib
 import json
@@ -71,7 +72,13 @@ _STALE_SECONDS = 3600
 _KINDS = {"str", "datetime64[ns]", "boolean", "Int64", "float64", "int64", "bool"}
 """pandas types that survive the trip through Arrow exactly (categoricals go as codes)."""
 
+_OBJECT_TEXT = "object:str"
+"""The kind of a column of Python strings with none missing (a derived table's labels)."""
+
 _enabled: contextvars.ContextVar[bool] = contextvars.ContextVar("kpi_cache", default=True)
+
+Kinds = dict[str, Any]
+"""Each stored column's kind: a pandas type's name, or ["category", list number, ordered]."""
 
 Fingerprint = tuple[int, int, str] | None
 """A source file's size, modification time (ns) and hash; None when it does not exist."""
@@ -140,7 +147,11 @@ def load_extract(
     unchanged = all(sources.stat(n) == (f[:2] if f else None) for n, f in before.items())
     if unchanged and not any(p.severity == "error" for p in loaded.problems):
         with contextlib.suppress(OSError, ValueError, TypeError, pa.ArrowException):
-            _write(root, folder, request, references, before, loaded)
+            kept = _write(root, folder, request, references, before, loaded)
+            # what this run derives is kept with the new entry for the runs after it
+            return dataclasses.replace(
+                loaded, derived=DerivedStore(kept, _shared_dtypes(loaded.tables))
+            )
     return loaded
 
 
@@ -328,14 +339,53 @@ def _column_kind(series: pd.Series, shared: list[pd.CategoricalDtype]) -> Any:
         if dtype.categories.dtype != TEXT:
             raise ValueError(f"categories of {dtype.categories.dtype} are not cached")
         at = next(
-            i
-            for i, d in enumerate(shared)
-            if dtype.categories is d.categories or dtype.categories.is_(d.categories)
+            (
+                i
+                for i, d in enumerate(shared)
+                if dtype.categories is d.categories or dtype.categories.is_(d.categories)
+            ),
+            None,
         )
+        if at is None:
+            raise ValueError("a categorical over a list of its own is not cached")
         return ["category", at, bool(dtype.ordered)]
+    if (
+        pd.api.types.is_object_dtype(dtype)
+        and pd.api.types.infer_dtype(series, skipna=False) == "string"
+    ):
+        return _OBJECT_TEXT  # Python strings, none missing: back exactly as they were
     if str(dtype) not in _KINDS:
         raise ValueError(f"columns of {dtype} are not cached")
     return str(dtype)
+
+
+def _to_arrow(frame: pd.DataFrame, shared: list[pd.CategoricalDtype]) -> tuple[pa.Table, Kinds]:
+    """``frame`` as an Arrow table, and each column's kind to read it back by.
+
+    Coded columns go as their integer codes; their category lists are stored once. ValueError
+    for a column whose type would not come back exactly.
+    """
+    kinds = {str(c): _column_kind(frame[c], shared) for c in frame.columns}
+    plain = frame.assign(
+        **{c: np.asarray(frame[c].cat.codes) for c, kind in kinds.items() if isinstance(kind, list)}
+    )
+    return pa.Table.from_pandas(plain, preserve_index=False), kinds
+
+
+def _from_arrow(
+    stored: pa.Table, kinds: Kinds, kept: list[str], dtypes: list[pd.CategoricalDtype]
+) -> pd.DataFrame:
+    """The ``kept`` columns of a table :func:`_to_arrow` stored, each checked against its kind."""
+    frame: pd.DataFrame = stored.select(kept).to_pandas(split_blocks=True)
+    for column in kept:
+        kind = kinds[column]
+        if isinstance(kind, list):
+            frame[column] = _categorical(frame[column].to_numpy(), dtypes[kind[1]])
+        elif kind == _OBJECT_TEXT and frame[column].dtype == TEXT and frame[column].notna().all():
+            frame[column] = frame[column].astype(object)
+        elif str(frame[column].dtype) != kind:
+            raise ValueError(f"{column} read back as {frame[column].dtype}")
+    return frame
 
 
 def _write_ipc(path: Path, table: pa.Table) -> None:
@@ -350,8 +400,8 @@ def _write(
     references: bool,
     sources: Mapping[str, Fingerprint],
     loaded: Extract,
-) -> None:
-    """Keep ``loaded`` as a new entry: written aside, then renamed into place."""
+) -> Path:
+    """Keep ``loaded`` as a new entry: written aside, then renamed into place (its folder)."""
     root.mkdir(parents=True, exist_ok=True, mode=0o700)
     shared = _shared_dtypes(loaded.tables)
     meta: dict[str, Any] = {
@@ -370,18 +420,8 @@ def _write(
                 temporary / f"categories-{i}.arrow", pa.table({"id": strings(dtype.categories)})
             )
         for name, frame in loaded.tables.items():
-            kinds = {str(c): _column_kind(frame[c], shared) for c in frame.columns}
-            # coded columns go as their integer codes; their category lists are stored once
-            plain = frame.assign(
-                **{
-                    c: np.asarray(frame[c].cat.codes)
-                    for c, kind in kinds.items()
-                    if isinstance(kind, list)
-                }
-            )
-            _write_ipc(
-                temporary / f"{name}.arrow", pa.Table.from_pandas(plain, preserve_index=False)
-            )
+            table, kinds = _to_arrow(frame, shared)
+            _write_ipc(temporary / f"{name}.arrow", table)
             latest = {str(c): latest_in(frame[c], loaded.manifest) for c in frame.columns}
             meta["tables"][name] = {
                 "rows": len(frame),
@@ -400,6 +440,7 @@ def _write(
     finally:
         shutil.rmtree(temporary, ignore_errors=True)
     _prune(root)
+    return root / key
 
 
 def _problem_out(problem: Problem, folder: Path) -> dict[str, Any]:
@@ -456,18 +497,18 @@ def _read(entry: _Entry, folder: Path, request: Mapping[str, list[str]]) -> Extr
         if stored.num_rows != info["rows"] or stored.column_names != list(kinds):
             raise ValueError("table of the wrong shape")
         kept = [c for c in kinds if c in wanted]
-        frame = stored.select(kept).to_pandas(split_blocks=True)
-        for column in kept:
-            kind = kinds[column]
-            if isinstance(kind, list):
-                frame[column] = _categorical(frame[column].to_numpy(), dtypes[kind[1]])
-            elif str(frame[column].dtype) != kind:
-                raise ValueError(f"{name}.{column} read back as {frame[column].dtype}")
-        tables[name] = frame
+        tables[name] = _from_arrow(stored, kinds, kept, dtypes)
         latest.extend(pd.Timestamp(d) for c, d in info["latest"].items() if c in kept)
     os.utime(entry.path / _META)  # most recently used: pruned last
     problems = tuple(_problem_in(p, folder) for p in meta["problems"] if _concerns(p, request))
-    return Extract(folder, tables, _manifest(folder), problems, max(latest, default=None))
+    return Extract(
+        folder,
+        tables,
+        _manifest(folder),
+        problems,
+        max(latest, default=None),
+        derived=DerivedStore(entry.path, dtypes),
+    )
 
 
 def _categorical(codes: np.ndarray, dtype: pd.CategoricalDtype) -> pd.Categorical:
@@ -500,3 +541,73 @@ def _manifest(folder: Path) -> Manifest:
     """The manifest, parsed again: a few milliseconds, and its bytes are part of the key, so
     the result is the loader's own (its warnings are among the stored problems)."""
     return read_manifest(folder, [])
+
+
+# --- derived fields and tables ------------------------------------------------------------------
+
+
+@functools.cache
+def _derivation_code() -> str:
+    """A hash of the code that derives fields and tables, and of the bank holidays it counts
+    working days by: a derived column kept by other code is never read."""
+    from importlib.metadata import version
+
+    from kpi_engine import _sorting, calendar, derivations, derived, intervals
+
+    digest = hashlib.blake2b(digest_size=8)
+    for module in (derivations, derived, intervals, calendar, _sorting, keys, _text):
+        digest.update(Path(str(module.__file__)).read_bytes())
+    digest.update(f"{version('holidays')} {np.__version__} {pd.__version__}".encode())
+    return digest.hexdigest()
+
+
+class DerivedStore:
+    """Derived fields and tables kept with a cache entry, for the next run on the same extract.
+
+    A derived field or table is a function of the entry's tables alone (``kpi_engine.derivations``
+    reads no period, definition or date of the run), so one computed from an entry is right for
+    every run that entry serves. Each is one Arrow file named by what it is and by a hash of
+    the derivation code (:func:`_derivation_code`), written aside and renamed into place; one
+    that cannot be read back exactly (damaged, another shape) is deleted and derived again.
+    """
+
+    def __init__(self, entry: Path, shared: list[pd.CategoricalDtype]) -> None:
+        self.entry = entry
+        self.shared = shared
+
+    def _path(self, key: str) -> Path:
+        return self.entry / f"derived-{_derivation_code()}-{key}.arrow"
+
+    def get(self, key: str, rows: int | None = None) -> pd.DataFrame | None:
+        """What :meth:`put` kept under ``key`` (of ``rows`` rows, when given), or None."""
+        path = self._path(key)
+        try:
+            stored = _read_ipc(path)
+            kinds = json.loads(stored.schema.metadata[b"kpi-kinds"])
+            if rows is not None and stored.num_rows != rows:
+                raise ValueError("derived from another table")
+            return _from_arrow(stored, kinds, list(kinds), self.shared)
+        except FileNotFoundError:
+            return None
+        except Exception:  # damaged or foreign: never trusted, derived again
+            with contextlib.suppress(OSError):
+                path.unlink()
+            return None
+
+    def put(self, key: str, frame: pd.DataFrame) -> None:
+        """Keep ``frame`` under ``key``; silently not when it cannot be kept exactly."""
+        with contextlib.suppress(OSError, ValueError, TypeError, pa.ArrowException):
+            table, kinds = _to_arrow(frame, self.shared)
+            # beside pandas' own metadata, which brings nullable types back as they were
+            metadata = {**(table.schema.metadata or {}), b"kpi-kinds": json.dumps(kinds).encode()}
+            table = table.replace_schema_metadata(metadata)
+            aside = self.entry / f"{_TEMPORARY}{uuid.uuid4().hex}.arrow"
+            try:
+                _write_ipc(aside, table)
+                os.replace(aside, self._path(key))
+                for older in self.entry.glob(f"derived-*-{key}.arrow"):
+                    if older != self._path(key):  # kept by code since changed
+                        older.unlink()
+            finally:
+                with contextlib.suppress(OSError):
+                    aside.unlink()
