@@ -337,3 +337,39 @@ def test_child_ids_coded_as_the_loader_codes_them_give_the_same_figures(table, d
     pd.testing.assert_frame_equal(
         engine.compute(coded, [d], MONTHS), engine.compute({"cp_plans": table}, [d], MONTHS)
     )
+
+
+@given(
+    st.lists(
+        st.none()
+        | st.integers(-(10**17), 10**17)
+        | st.integers(-(10**5), 10**5).map(lambda days: days * 86_400 * 10**9),
+        max_size=25,
+    ),
+    st.sampled_from(["s", "ms", "us", "ns"]),
+)
+def test_days_between_divides_as_pandas_total_seconds_does(counts, unit):
+    # evaluate._seconds reads the integers itself; every float must be pandas' own, or a
+    # comparison such as "<= 14" could turn on the last bit
+    from kpi_engine.evaluate import _seconds
+
+    values = np.array(
+        [np.timedelta64("NaT") if c is None else c for c in counts], dtype=f"m8[{unit}]"
+    )
+    delta = pd.Series(values)
+    ours, theirs = _seconds(delta), delta.dt.total_seconds()
+    assert ours.isna().tolist() == theirs.isna().tolist()
+    assert np.array_equal(ours.to_numpy(), theirs.to_numpy(), equal_nan=True)
+
+
+@given(
+    st.lists(st.tuples(st.integers(-5, 80), st.integers(-5, 80)), max_size=30),
+    st.integers(0, 40),
+    st.integers(1, 30),
+)
+def test_tally_counts_each_row_in_the_months_of_its_range(ranges, m0, months):
+    lo = np.array([min(r) for r in ranges], dtype=np.int64)
+    hi = np.array([max(r) for r in ranges], dtype=np.int64)
+    counts = engine._tally(lo, hi, m0, months)[0]
+    expected = [sum(a <= m0 + m <= b for a, b in zip(lo, hi, strict=True)) for m in range(months)]
+    assert counts.tolist() == expected

@@ -290,8 +290,13 @@ def _tally(
 ) -> np.ndarray:
     """Counts (or weighted sums) per group and month m0 .. m0+months-1: (groups, months)."""
     width = months + 1
-    a = np.clip(lo - m0, 0, months)
-    b = np.clip(hi - m0 + 1, 0, months)
+    # in place: np.clip on millions of rows took several times as long
+    a = lo - m0
+    np.maximum(a, 0, out=a)
+    np.minimum(a, months, out=a)
+    b = hi - (m0 - 1)
+    np.maximum(b, 0, out=b)
+    np.minimum(b, months, out=b)
     g = np.zeros(len(lo), dtype=np.int64) if groups is None else groups.astype(np.int64)
     w = None if weights is None else np.nan_to_num(weights.astype(float))
     size = n_groups * width

@@ -170,6 +170,30 @@ def _within(n: Value, limit: int) -> Value:
     return float(n)
 
 
+_PER_SECOND = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}
+
+
+def _seconds(delta: pd.Series) -> pd.Series:
+    """``delta.dt.total_seconds()``, the same floats.
+
+    Between dates (the usual case) every difference is a whole number of seconds, which is
+    exact as a float: that is read straight from the integers, several times faster on the
+    12.5 million visits of a national extract. Anything else is pandas' own division.
+    """
+    values = delta.to_numpy()
+    if values.dtype.kind == "m":
+        per = _PER_SECOND[np.datetime_data(values.dtype)[0]]
+        ticks = values.view(np.int64)
+        missing = np.isnat(values)
+        whole, rest = np.divmod(ticks, per)
+        if not (rest[~missing].any() or (np.abs(whole[~missing]) >= 2**52).any()):
+            seconds = whole.astype(np.float64)
+            seconds[missing] = np.nan
+            return pd.Series(seconds, index=delta.index)
+    total: pd.Series = delta.dt.total_seconds()
+    return total
+
+
 def _call(node: Call, frame: pd.DataFrame) -> Value:
     fn = node.function
     args = [evaluate(a, frame) for a in node.args]
@@ -187,7 +211,7 @@ def _call(node: Call, frame: pd.DataFrame) -> Value:
         a, b = _as_dates(args[0]), _as_dates(args[1])
         unit = pd.Timedelta(days=1) if fn == "days_between" else pd.Timedelta(hours=1)
         delta: pd.Series = _as_series(b - a, frame)
-        return delta.dt.total_seconds() / unit.total_seconds()
+        return _seconds(delta) / unit.total_seconds()
     if fn == "working_days_between":
         return calendar.working_days_between(
             _as_series(_as_dates(args[0]), frame), _as_series(_as_dates(args[1]), frame)
