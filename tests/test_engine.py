@@ -341,25 +341,37 @@ def test_child_ids_coded_as_the_loader_codes_them_give_the_same_figures(table, d
 
 @given(
     st.lists(
-        st.none()
-        | st.integers(-(10**17), 10**17)
-        | st.integers(-(10**5), 10**5).map(lambda days: days * 86_400 * 10**9),
+        st.tuples(
+            st.none() | st.integers(-(10**13), 10**13),
+            st.none() | st.integers(-(10**13), 10**13),
+        ),
         max_size=25,
     ),
     st.sampled_from(["s", "ms", "us", "ns"]),
+    st.booleans(),
+    st.sampled_from([86_400.0, 3_600.0]),
 )
-def test_days_between_divides_as_pandas_total_seconds_does(counts, unit):
-    # evaluate._seconds reads the integers itself; every float must be pandas' own, or a
-    # comparison such as "<= 14" could turn on the last bit
-    from kpi_engine.evaluate import _seconds
+def test_days_between_gives_pandas_own_floats(pairs, unit, whole_days, unit_seconds):
+    # evaluate.between reads the integers itself when it can; every float must be pandas'
+    # own, or a comparison such as "<= 14" could turn on the last bit
+    from kpi_engine.evaluate import between
 
-    values = np.array(
-        [np.timedelta64("NaT") if c is None else c for c in counts], dtype=f"m8[{unit}]"
-    )
-    delta = pd.Series(values)
-    ours, theirs = _seconds(delta), delta.dt.total_seconds()
-    assert ours.isna().tolist() == theirs.isna().tolist()
-    assert np.array_equal(ours.to_numpy(), theirs.to_numpy(), equal_nan=True)
+    scale = {"s": 86_400, "ms": 86_400_000, "us": 86_400 * 10**6, "ns": 86_400 * 10**9}[unit]
+
+    def column(values: list[int | None]) -> np.ndarray:
+        nat = np.datetime64("NaT")
+        if whole_days:  # dates: whole days since 1970, within pandas' range
+            values = [None if v is None else v % 100_000 - 50_000 for v in values]
+            return np.array([nat if v is None else v * scale for v in values], f"M8[{unit}]")
+        return np.array([nat if v is None else v for v in values], f"M8[{unit}]")
+
+    frame = pd.DataFrame({"a": column([p[0] for p in pairs]), "b": column([p[1] for p in pairs])})
+    expected = (frame["b"] - frame["a"]).dt.total_seconds() / unit_seconds
+    got = between(frame["a"], frame["b"], unit_seconds)
+    if got is not None:
+        assert np.array_equal(got.to_numpy(), expected.to_numpy(), equal_nan=True)
+    else:
+        assert not whole_days  # dates always take the fast way; only odd seconds fall back
 
 
 @given(

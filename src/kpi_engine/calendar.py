@@ -76,9 +76,9 @@ def day_numbers(values: pd.Series | pd.DatetimeIndex | np.ndarray) -> tuple[np.n
 
     A null date is day 0 with ``present`` False. Times of day are dropped.
     """
-    days = np.asarray(values, dtype="datetime64[ns]").astype("datetime64[D]")
+    days = np.asarray(values, dtype="datetime64[ns]").astype("datetime64[D]")  # a new array
     present = ~np.isnat(days)
-    numbers = days.view(np.int64).copy()
+    numbers = days.view(np.int64)  # changed in place: a second copy of millions would cost
     numbers[~present] = 0
     return numbers, present
 

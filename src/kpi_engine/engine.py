@@ -41,7 +41,7 @@ from kpi_engine.definitions import (
     Window,
     WindowType,
 )
-from kpi_engine.evaluate import as_mask, evaluate, evaluate_mask
+from kpi_engine.evaluate import Value, as_mask, evaluate, evaluate_mask
 from kpi_engine.expressions import (
     COMPARISON_OPS,
     PERIOD_NAMES,
@@ -108,16 +108,68 @@ class NoData(Exception):
 # --- rows and their month ranges ----------------------------------------------------------------
 
 
-@dataclass
 class _Rows:
-    """The rows of one numerator or denominator, each with the months [lo, hi] it counts in."""
+    """The rows of one numerator or denominator, each with the months [lo, hi] it counts in.
 
-    frame: pd.DataFrame
-    lo: np.ndarray
-    hi: np.ndarray
+    They are ``source``'s rows at positions ``at`` (every row when None). Choosing millions of
+    rows copies none of them: :attr:`frame` gathers them when a column of theirs is first read,
+    and a condition on most of a table's rows is evaluated on the table and then picked
+    (:meth:`values`), which costs no more than on the rows and spares the copy.
+    """
+
+    def __init__(
+        self, source: pd.DataFrame, lo: np.ndarray, hi: np.ndarray, at: np.ndarray | None = None
+    ) -> None:
+        self.source = source
+        self.lo = lo
+        self.hi = hi
+        self.at = at
+        self._frame: pd.DataFrame | None = source if at is None else None
+
+    def __len__(self) -> int:
+        return len(self.lo)
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        if self._frame is None:
+            assert self.at is not None
+            self._frame = self.source.take(self.at)
+        return self._frame
 
     def take(self, mask: np.ndarray) -> _Rows:
-        return _Rows(self.frame[mask], self.lo[mask], self.hi[mask])
+        if mask.all():  # every row: nothing to copy
+            return self
+        at = np.flatnonzero(mask) if self.at is None else self.at[mask]
+        taken = _Rows(self.source, self.lo[mask], self.hi[mask], at)
+        if self._frame is not None and self.at is not None:
+            taken._frame = self._frame[mask]  # gathered already: narrowed, not gathered again
+        return taken
+
+    def with_ranges(self, lo: np.ndarray, hi: np.ndarray) -> _Rows:
+        """The same rows counted in other months."""
+        out = _Rows(self.source, lo, hi, self.at)
+        out._frame = self._frame
+        return out
+
+    def _on_source(self) -> bool:
+        """Whether to evaluate on the source table: the rows are most of it, not gathered."""
+        return self._frame is None and self.at is not None and 2 * len(self.at) >= len(self.source)
+
+    def values(self, node: Node) -> Value:
+        """``node`` evaluated for each row."""
+        if not self._on_source():
+            return evaluate(node, self.frame)
+        whole = evaluate(node, self.source)
+        assert self.at is not None
+        return whole.iloc[self.at] if isinstance(whole, pd.Series) else whole
+
+    def mask(self, node: Node) -> np.ndarray:
+        """Which rows meet the condition ``node`` (null: no)."""
+        if not self._on_source():
+            return evaluate_mask_node(node, self.frame)
+        assert self.at is not None
+        picked: np.ndarray = evaluate_mask_node(node, self.source)[self.at]
+        return picked
 
 
 def _conjuncts(node: Node) -> list[Node]:
@@ -151,9 +203,9 @@ def _apply_bounds(rows: _Rows, bounds: list[Binary]) -> _Rows:
         period_left = isinstance(b.left, Name) and b.left.name in PERIOD_NAMES
         other = b.right if period_left else b.left
         op = b.op if period_left else {"<": ">", "<=": ">=", ">": "<", ">=": "<="}[b.op]
-        dates = evaluate(other, rows.frame)
+        dates = rows.values(other)
         if not isinstance(dates, pd.Series):
-            dates = pd.Series([dates] * len(rows.frame), index=rows.frame.index)
+            dates = pd.Series([dates] * len(rows))
         days = np.asarray(pd.to_datetime(dates), dtype="datetime64[ns]").astype("datetime64[D]")
         m, present = months_of(days)
         valid &= present
@@ -168,7 +220,7 @@ def _apply_bounds(rows: _Rows, bounds: list[Binary]) -> _Rows:
         else:  # "<"
             hi = np.minimum(hi, m - 1)
     keep = valid & (lo <= hi)
-    return _Rows(rows.frame[keep], lo[keep], hi[keep])
+    return rows.with_ranges(lo, hi).take(keep)
 
 
 def _window_ranges(
@@ -232,7 +284,7 @@ def _select(
     span = _span(str(spec.table), window, lo, hi, ok)
     mask &= ok & (hi >= m0) & (lo <= m1)
     kept = frame if columns is None else frame[[c for c in frame.columns if c in columns]]
-    rows = _Rows(kept[mask], lo[mask], hi[mask])
+    rows = _Rows(kept, lo, hi).take(mask)
     return _apply_bounds(rows, bounds), span
 
 
@@ -297,12 +349,13 @@ def _tally(
     b = hi - (m0 - 1)
     np.maximum(b, 0, out=b)
     np.minimum(b, months, out=b)
-    g = np.zeros(len(lo), dtype=np.int64) if groups is None else groups.astype(np.int64)
     w = None if weights is None else np.nan_to_num(weights.astype(float))
     size = n_groups * width
-    diff = np.bincount(g * width + a, weights=w, minlength=size) - np.bincount(
-        g * width + b, weights=w, minlength=size
-    )
+    if groups is not None:  # each group's months laid end to end
+        offset = groups.astype(np.int64) * width
+        a += offset
+        b += offset
+    diff = np.bincount(a, weights=w, minlength=size) - np.bincount(b, weights=w, minlength=size)
     return np.cumsum(diff.reshape(n_groups, width), axis=1)[:, :months]
 
 
@@ -333,9 +386,9 @@ def _measure(
 
 def _sum_values(rows: _Rows, spec: Count) -> np.ndarray:
     assert spec.sum is not None
-    values = pd.to_numeric(evaluate(parse(spec.sum), rows.frame), errors="coerce")
+    values = pd.to_numeric(rows.values(parse(spec.sum)), errors="coerce")
     if not isinstance(values, pd.Series):  # a constant: every row has it
-        return np.full(len(rows.frame), np.nan if values is None else float(values))
+        return np.full(len(rows), np.nan if values is None else float(values))
     return np.asarray(values, dtype=float)
 
 
@@ -615,9 +668,9 @@ def _choose(d: Definition, cache: _TableCache, m0: int, m1: int) -> _Chosen:
     if num_spec.is_subset:
         assert den_rows is not None and den_spec is not None
         row_conditions, bounds = _split_filter(num_spec.filter)
-        mask = np.ones(len(den_rows.frame), dtype=bool)
+        mask = np.ones(len(den_rows), dtype=bool)
         for c in row_conditions:
-            mask &= evaluate_mask_node(c, den_rows.frame)
+            mask &= den_rows.mask(c)
         num_rows = _apply_bounds(den_rows.take(mask), bounds)
         counting = num_spec if num_spec.count is not None else den_spec
         return _Chosen(num_rows, counting, den_rows, counts)

@@ -173,25 +173,33 @@ def _within(n: Value, limit: int) -> Value:
 _PER_SECOND = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}
 
 
-def _seconds(delta: pd.Series) -> pd.Series:
-    """``delta.dt.total_seconds()``, the same floats.
+def between(a: Value, b: Value, unit_seconds: float) -> pd.Series | None:
+    """``((b - a).dt.total_seconds() / unit_seconds)``, the same floats, for two date columns
+    of one table whose differences are all whole seconds (dates always are); None otherwise.
 
-    Between dates (the usual case) every difference is a whole number of seconds, which is
-    exact as a float: that is read straight from the integers, several times faster on the
-    12.5 million visits of a national extract. Anything else is pandas' own division.
+    A whole number of seconds is exact as a float, so it is read straight from the integers,
+    in place: on the 12.5 million visits of a national extract pandas' way took several
+    times as long and four temporary columns where this takes two.
     """
-    values = delta.to_numpy()
-    if values.dtype.kind == "m":
-        per = _PER_SECOND[np.datetime_data(values.dtype)[0]]
-        ticks = values.view(np.int64)
-        missing = np.isnat(values)
-        whole, rest = np.divmod(ticks, per)
-        if not (rest[~missing].any() or (np.abs(whole[~missing]) >= 2**52).any()):
-            seconds = whole.astype(np.float64)
-            seconds[missing] = np.nan
-            return pd.Series(seconds, index=delta.index)
-    total: pd.Series = delta.dt.total_seconds()
-    return total
+    if not (isinstance(a, pd.Series) and isinstance(b, pd.Series) and a.index.equals(b.index)):
+        return None  # a single date, or columns pandas would align first
+    first, last = a.to_numpy(), b.to_numpy()
+    if first.dtype != last.dtype or first.dtype.kind != "M":
+        return None
+    per = _PER_SECOND[np.datetime_data(first.dtype)[0]]
+    missing = np.isnat(first) | np.isnat(last)
+    delta = last.view(np.int64) - first.view(np.int64)
+    delta[missing] = 0
+    if (delta % per).any():
+        return None
+    delta //= per
+    if (np.abs(delta) >= 2**52).any():
+        return None
+    seconds = delta.astype(np.float64)
+    del delta
+    seconds[missing] = np.nan
+    seconds /= unit_seconds
+    return pd.Series(seconds, index=b.index)
 
 
 def _call(node: Call, frame: pd.DataFrame) -> Value:
@@ -210,8 +218,11 @@ def _call(node: Call, frame: pd.DataFrame) -> Value:
     if fn in ("days_between", "hours_between"):
         a, b = _as_dates(args[0]), _as_dates(args[1])
         unit = pd.Timedelta(days=1) if fn == "days_between" else pd.Timedelta(hours=1)
+        fast = between(a, b, unit.total_seconds())
+        if fast is not None:
+            return fast
         delta: pd.Series = _as_series(b - a, frame)
-        return _seconds(delta) / unit.total_seconds()
+        return delta.dt.total_seconds() / unit.total_seconds()
     if fn == "working_days_between":
         return calendar.working_days_between(
             _as_series(_as_dates(args[0]), frame), _as_series(_as_dates(args[1]), frame)

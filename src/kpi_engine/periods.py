@@ -67,7 +67,8 @@ def month_end(index: int) -> pd.Timestamp:
 def months_of(dates: pd.Series | pd.DatetimeIndex | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Month index of each date (int64) and which dates are present (null: False, month 0)."""
     days, present = calendar.day_numbers(dates)
-    months = calendar.months_of_days(days) + _EPOCH_MONTH
+    months = calendar.months_of_days(days)
+    months += _EPOCH_MONTH
     months[~present] = 0
     return months, present
 
