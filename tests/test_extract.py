@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kpi_engine import extract as extract_module
@@ -401,3 +401,38 @@ def test_a_repeated_referral_id_is_reported_once_coded(tmp_path):
     with pytest.raises(ExtractError) as alone:
         load_extract(tmp_path, ["referrals"])
     assert [str(p) for p in alone.value.problems] == messages(tmp_path)
+
+
+_DAY = st.one_of(
+    st.none(),
+    st.dates(min_value=dt.date(1890, 1, 1), max_value=dt.date(2030, 12, 31)),
+    st.sampled_from([dt.date(9999, 12, 31), dt.date(1900, 1, 1), dt.date(2199, 12, 31)]),
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(rows=st.lists(st.tuples(_DAY, _DAY), min_size=1, max_size=12))
+def test_dates_checked_from_their_extremes_read_as_when_checked_one_by_one(
+    tmp_path_factory, monkeypatch, rows
+):
+    # extract._all_plausible lets a column whose earliest and latest dates are fine skip the
+    # row-by-row checks: the tables and problems must be those the checks give
+    folder = tmp_path_factory.mktemp("dates")
+    write(folder, "manifest.yaml", "extract_date: 2016-04-01\n")
+    plans = pa.table(
+        {
+            "cp_plan_id": [f"p{i}" for i in range(len(rows))],
+            "child_id": ["c1"] * len(rows),
+            "start_date": pa.array([r[0] for r in rows], pa.date32()),
+            "end_date": pa.array([r[1] for r in rows], pa.date32()),
+            "category": ["neglect"] * len(rows),
+        }
+    )
+    pq.write_table(plans, folder / "cp_plans.parquet")
+    quick = load_extract(folder, strict=False, references=False)
+    monkeypatch.setattr(extract_module, "_all_plausible", lambda values, rules: False)
+    checked = load_extract(folder, strict=False, references=False)
+    pd.testing.assert_frame_equal(quick.tables["cp_plans"], checked.tables["cp_plans"])
+    assert quick.problems == checked.problems

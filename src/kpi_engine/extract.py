@@ -549,6 +549,8 @@ def _dates(
     The check runs before the conversion to nanoseconds, which cannot hold 9999-12-31.
     """
     values = parsed.to_numpy(dtype="datetime64[us]")
+    if _all_plausible(values, rules):  # the usual case: two passes, not ten
+        return pd.Series(values.astype("datetime64[ns]"), index=parsed.index)
     day = values.astype("datetime64[D]")
     present = ~np.isnat(values)
     sentinel = np.isin(day, np.array(rules.open_end_dates, dtype="datetime64[D]")) & present
@@ -579,6 +581,27 @@ def _dates(
             severity="warning",
         )
     return pd.Series(values.astype("datetime64[ns]"), index=parsed.index)
+
+
+def _all_plausible(values: np.ndarray, rules: DateRules) -> bool:
+    """Whether every date present lies from :data:`FIRST_PLAUSIBLE_DATE` to the last date
+    ``rules`` allow (and to :data:`LAST_DATE`), with no open-end date among them: nothing
+    for :func:`_dates` to report or change. Read from the earliest and latest alone."""
+    ticks = values.view(np.int64)
+    nat = np.iinfo(np.int64).min  # NaT: below every date, so the maximum never is one
+    if not len(ticks) or (latest := int(ticks.max())) == nat:
+        return True
+    earliest = int(np.min(ticks, where=ticks != nat, initial=np.iinfo(np.int64).max))
+    first_day, last_day = (
+        np.datetime64(t, "us").astype("datetime64[D]") for t in (earliest, latest)
+    )
+    allowed = min(np.datetime64(LAST_DATE, "D"), np.datetime64(rules.last, "D"))
+    sentinels = np.array(rules.open_end_dates, dtype="datetime64[D]")
+    return bool(
+        first_day >= np.datetime64(FIRST_PLAUSIBLE_DATE, "D")
+        and last_day <= allowed
+        and not ((sentinels >= first_day) & (sentinels <= last_day)).any()
+    )
 
 
 def _day_text(values: np.ndarray, index: pd.Index) -> pd.Series:
