@@ -14,6 +14,7 @@ hashing otherwise, so frames built by hand (tests, the Python API) give the same
 from __future__ import annotations
 
 from collections.abc import Mapping, MutableMapping
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -22,6 +23,7 @@ import pyarrow.compute as pc
 
 from kpi_engine import contract
 from kpi_engine._text import strings, to_index, trimmed, trimmed_codes
+from kpi_engine._threads import workers
 
 
 def _categories(column: pd.Series | pd.Index) -> pd.Index | None:
@@ -130,39 +132,56 @@ def share(tables: MutableMapping[str, pd.DataFrame]) -> None:
     list is that table's own ids in its order, and an id that dangles (no row in ``children``)
     keeps a code of its own.
     """
+    work: dict[str, list[str]] = {}
     for name in contract.CODED_IDS:
         holders = [t for t, f in tables.items() if name in f and _codable(f[name])]
         root = _keyed_by(name)
         holders.sort(key=lambda t: t != root)
-        columns = [tables[t][name] for t in holders]
         if name in contract.LINKED_IDS and len(holders) < 2:
             # nothing links to it in this load: hashing millions of distinct ids would buy
             # nothing, so the text is only trimmed (usually a check that finds nothing to do)
             for table in holders:
                 tables[table][name] = trimmed(tables[table][name])
-            continue
-        if not columns or shared_categories(*columns) is not None:
-            continue  # none, or coded over one list already
-        parts = [strings(c.cat.categories if _categories(c) is not None else c) for c in columns]
-        # one hashing pass, one dictionary: every chunk's indices refer to the same list
-        encoded = pc.dictionary_encode(
-            pa.chunked_array([k for p in parts for k in p.chunks], pa.string())
-        )
-        union = encoded.chunk(0).dictionary if encoded.num_chunks else pa.array([], pa.string())
-        indices = np.asarray(pc.fill_null(_indices(encoded), -1).to_numpy(), dtype=np.int64)
-        categories = to_index(union)
-        merged = trimmed_codes(categories)
-        if merged is not None:  # ids with white space about them, or empty: each trimmed once
-            mapping, categories = merged
-            indices = mapping[indices]
-        dtype = distinct_dtype(categories)
-        at = 0
-        for table, column, part in zip(holders, columns, parts, strict=True):
-            codes = indices[at : at + len(part)]
-            at += len(part)
-            if _categories(column) is not None:  # a coded column: its list's codes, recoded
-                codes = np.append(codes, -1)[_raw_codes(column)]  # code -1 reads the final -1
-            tables[table][name] = pd.Categorical.from_codes(codes, dtype=dtype)
+        elif holders and shared_categories(*(tables[t][name] for t in holders)) is None:
+            work[name] = holders
+
+    # Each kind of id is hashed on a thread of its own (Arrow frees the GIL): the children's
+    # ids and the referrals' take about as long as each other on a national extract. The
+    # columns are put in place here, on the calling thread.
+    def code(name: str) -> list[pd.Categorical]:
+        return _code([tables[t][name] for t in work[name]])
+
+    threads = min(workers(), len(work))
+    with ThreadPoolExecutor(max_workers=max(threads, 1)) as pool:
+        coded = pool.map(code, work) if threads > 1 else map(code, work)
+        for name, columns in zip(work, coded, strict=True):
+            for table, column in zip(work[name], columns, strict=True):
+                tables[table][name] = column
+
+
+def _code(columns: list[pd.Series]) -> list[pd.Categorical]:
+    """``columns`` coded over one list: the union of their ids, in order of first appearance."""
+    parts = [strings(c.cat.categories if _categories(c) is not None else c) for c in columns]
+    # one hashing pass, one dictionary: every chunk's indices refer to the same list
+    encoded = pc.dictionary_encode(
+        pa.chunked_array([k for p in parts for k in p.chunks], pa.string())
+    )
+    union = encoded.chunk(0).dictionary if encoded.num_chunks else pa.array([], pa.string())
+    indices = np.asarray(pc.fill_null(_indices(encoded), -1).to_numpy(), dtype=np.int64)
+    categories = to_index(union)
+    merged = trimmed_codes(categories)
+    if merged is not None:  # ids with white space about them, or empty: each trimmed once
+        mapping, categories = merged
+        indices = mapping[indices]
+    dtype = distinct_dtype(categories)
+    out, at = [], 0
+    for column, part in zip(columns, parts, strict=True):
+        codes = indices[at : at + len(part)]
+        at += len(part)
+        if _categories(column) is not None:  # a coded column: its list's codes, recoded
+            codes = np.append(codes, -1)[_raw_codes(column)]  # code -1 reads the final -1
+        out.append(pd.Categorical.from_codes(codes, dtype=dtype))
+    return out
 
 
 def _codable(column: pd.Series) -> bool:
