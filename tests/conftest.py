@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 
@@ -18,3 +20,12 @@ def _prepared_cache(_session_cache, monkeypatch):
     more check that the cache notices (KPI_CACHE=0 runs the suite without it).
     """
     monkeypatch.setenv("KPI_CACHE_DIR", str(_session_cache))
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A cache folder of the test's own, empty, with the cache on (whatever KPI_CACHE says)."""
+    where = tmp_path / "cache"
+    monkeypatch.setenv("KPI_CACHE_DIR", str(where))
+    monkeypatch.delenv("KPI_CACHE", raising=False)
+    return where

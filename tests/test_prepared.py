@@ -39,14 +39,6 @@ def folder(tmp_path: Path) -> Path:
     return where
 
 
-@pytest.fixture
-def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    where = tmp_path / "cache"
-    monkeypatch.setenv("KPI_CACHE_DIR", str(where))
-    monkeypatch.delenv("KPI_CACHE", raising=False)
-    return where
-
-
 def entries(cache: Path) -> list[Path]:
     return [p for p in cache.iterdir() if (p / "entry.json").exists()] if cache.exists() else []
 

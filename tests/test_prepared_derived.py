@@ -21,14 +21,6 @@ SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
 MONTHS = list(range(parse_month("2014-04"), parse_month("2016-03") + 1))
 
 
-@pytest.fixture
-def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    where = tmp_path / "cache"
-    monkeypatch.setenv("KPI_CACHE_DIR", str(where))
-    monkeypatch.delenv("KPI_CACHE", raising=False)
-    return where
-
-
 def derivations_run(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """From now on, each derivation the engine runs is listed (and still runs)."""
     ran: list[str] = []

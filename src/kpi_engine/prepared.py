@@ -19,6 +19,11 @@ equal to what it was built from:
   a run that needs fewer), and whether dangling references were checked;
 - the kpi version, the contract version and this cache's own format.
 
+An entry also keeps the derived fields and tables runs on it have derived
+(:class:`DerivedStore`): they depend on its tables alone, so the next run reads them instead
+of deriving them again. Each is named by a hash of the derivation code, so code that derives
+differently never reads them.
+
 An entry is written into a temporary folder and renamed into place, so a crash leaves no
 half-written entry; one that fails any check on reading (missing or truncated file, wrong
 schema, row count or code range) is deleted and rebuilt, never used. Only loads without
