@@ -408,7 +408,10 @@ def _write_ipc(path: Path, table: pa.Table) -> None:
     # One record batch: a column in one piece is read back without a copy, where one in the
     # hundred pieces of the Parquet row groups it was read from is joined into new memory
     # by every run (half a gigabyte for the national 2016-17 set).
-    table = table.combine_chunks()
+    table = pa.table(
+        [c.combine_chunks() if c.num_chunks != 1 else c for c in table.columns],
+        schema=table.schema,
+    )  # numbers from numpy are in one piece already: only text in pieces is joined
     with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
         writer.write_table(table)
 
