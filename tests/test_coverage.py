@@ -294,5 +294,8 @@ def test_a3_reports_every_grade_zero_included():
     assert list(rows.numerator) == [2, 0, 1, 1, 1]
     assert list(rows.value) == [67, 0, 33, 33, 33]
     assert rows.loc["outstanding", "status"] == "NO TARGET SET"
+    # the target (95%, seed 001) is the headline's: no grade's share is shown beside it
+    assert rows.loc["", "target"] == 95
+    assert rows.drop(index="")[["target", "tolerance"]].isna().all().all()
     # a share rests on the month's 3 audits: the whole figure and each grade carry the caveat
     assert rows.low_count.all()

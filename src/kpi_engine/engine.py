@@ -891,8 +891,11 @@ def _indicator_rows(
         statuses = rate_values(rounded, d.rating, d.polarity)
         for j, group in enumerate(groups):
             status = statuses[j]
-            if share and group != "" and status is not RatingStatus.no_data:
-                status = RatingStatus.no_target  # a grade's share is reported, not rated
+            # a grade's share of the total is reported, not rated: the indicator's target is
+            # for its headline figure, and shown beside a share it would read as the share's
+            unrated = share and group != ""
+            if unrated and status is not RatingStatus.no_data:
+                status = RatingStatus.no_target
             row_note = notes[j]
             if figures is not None and not row_note and np.isnan(values[j]):
                 row_note = "no value"
@@ -914,6 +917,7 @@ def _indicator_rows(
                     "rag": status.rag,
                     "note": row_note,
                     "low_count": flagged,
+                    **({"target": np.nan, "tolerance": np.nan} if unrated else {}),
                 }
             )
     return rows
