@@ -207,6 +207,29 @@ def test_table_format_prints_the_grouped_scorecard(workspace):
     assert "\x1b[" not in result.stdout  # no colour off a terminal
 
 
+def test_the_table_fits_80_columns_one_line_a_measure(workspace):
+    # readable in an 80-column terminal: each measure one line, the latest month, target and
+    # rating always there, and the caption saying what was left out and how to see it
+    def table(columns: str) -> tuple[list[str], list[str]]:
+        result = invoke(args(workspace, "--format", "table"), COLUMNS=columns)
+        assert result.exit_code == 0
+        lines = result.stdout.splitlines()
+        cut = next((i for i, line in enumerate(lines) if line.startswith("Not shown")), None)
+        return lines[:cut], lines[cut:] if cut is not None else []
+
+    narrow, caption = table("80")
+    wide, wide_caption = table("220")
+    assert max(len(line.rstrip()) for line in narrow + caption) <= 80
+    header = narrow[1].split()
+    assert {"Target", "Rating", "2015-12"} <= set(header) and "Baseline" not in header
+    assert len(narrow) == len(wide)  # nothing wraps: a line a measure, as on a wide terminal
+    text = " ".join(caption)
+    assert text.startswith("Not shown at 80 columns: Baseline 2014-03")
+    assert "Benchmark" in text and "kpi scorecard --format csv" in text
+    assert "Baseline 2014-03" in wide[1] and "Benchmark" in wide[1]
+    assert not wide_caption or " ".join(wide_caption).startswith("Not shown at 220 columns: full")
+
+
 def test_logs_are_timestamped_and_quiet_silences_info(workspace, tmp_path):
     out = tmp_path / "s.csv"
     loud = invoke(args(workspace, "--output", str(out)))

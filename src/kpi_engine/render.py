@@ -227,7 +227,8 @@ def _widths(headings: dict[str, str], rows: Sequence[dict[str, str]]) -> dict[st
     }
 
 
-def _hint(hidden: list[str], width: int, command: str = "") -> str:
+def hint(hidden: list[str], width: int, command: str = "") -> str:
+    """The caption line saying what a table left out at ``width`` and how to see it."""
     return (
         f"Not shown at {width} columns: {', '.join(hidden)}; "
         f"{command}--format csv (or a wider terminal) shows everything."
@@ -242,7 +243,7 @@ def _caption(lines: list[_Line], keys: list[str], names_cut: bool, width: int) -
     hidden += ["the rating rule in words"] if "short" in keys else []
     hidden += ["full names"] if names_cut else []
     if hidden:
-        caption.append(_hint(hidden, width))
+        caption.append(hint(hidden, width))
     return "\n".join(caption) or None
 
 
@@ -343,7 +344,7 @@ def definitions_table(definitions: Sequence[Definition], title: str, width: int 
     hidden += ["the rating rule in words"] if "short" in keys else []
     hidden += ["full names"] if name_width < widths["name"] else []
     widths["name"] = name_width
-    caption = _hint(hidden, width, "kpi list ") if hidden else None
+    caption = hint(hidden, width, "kpi list ") if hidden else None
     table = _table(keys, widths, headings, title=title, title_justify="left")
     table.caption, table.caption_justify = caption, "left"
     for row in rows:

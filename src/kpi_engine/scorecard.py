@@ -634,31 +634,88 @@ _STATUS_STYLE = {
 }
 
 
-def rich_table(scorecard: Scorecard, layout: str = "wide") -> Any:
-    """A rich Table for a terminal (the long layout uses ``kpi compute``'s table)."""
+def rich_table(scorecard: Scorecard, layout: str = "wide", width: int = 120) -> Any:
+    """A rich renderable for a terminal ``width`` characters wide (the long layout uses
+    ``kpi compute``'s table).
+
+    Every measure is one line and no heading wraps. The measure, latest month, target and
+    rating always show; the trend, the quarters (latest first), the baseline and the
+    benchmark show while they fit, and names are cut (…) to fit. The caption says what was
+    left out and how to see everything.
+    """
+    from rich.console import Group
     from rich.table import Table
     from rich.text import Text
+
+    from kpi_engine.render import hint
 
     if layout == "long":
         from kpi_engine.render import scorecard_table
 
         return scorecard_table(
-            scorecard.long, scorecard.definition_set.definitions, title(scorecard)
+            scorecard.long, scorecard.definition_set.definitions, title(scorecard), width
         )
     headers = _display_headers(scorecard)
-    table = Table(title=title(scorecard), title_justify="left")
-    table.add_column(headers[0], overflow="fold", max_width=44)
-    for h in headers[1:]:
-        table.add_column(h, justify="left" if h in ("Rating", "6mth trend") else "right")
+    rows = _display_rows(scorecard)
+    natural = [
+        max([len(h), *(len(cells[i]) for _, cells, _ in rows)]) for i, h in enumerate(headers)
+    ]
+    shown = _columns_that_fit(natural, width)
+    name_width = min(natural[0], _MEASURE_MAX, width - sum(natural[i] + _GAP for i in shown[1:]))
+
+    def columns(header: bool) -> Table:
+        """A table of the shown columns; every one has the same widths, so they line up."""
+        table = Table(box=None, pad_edge=False, show_header=header, show_edge=False)
+        for i in shown:
+            table.add_column(
+                headers[i],
+                justify="left" if i in (0, _RATING, _TREND) else "right",
+                no_wrap=True,
+                overflow="ellipsis",
+                width=name_width if i == 0 else natural[i],
+            )
+        return table
+
+    # each group's heading is a line of its own, at full width, as in kpi compute's table
+    parts: list[Any] = [Text(title(scorecard), style="table.title"), columns(header=True)]
     current = None
-    for group, cells, status in _display_rows(scorecard):
+    for group, cells, status in rows:
         if group != current:
             current = group
-            table.add_section()
-            table.add_row(f"[bold]{group}[/bold]", *([""] * (len(headers) - 1)))
-        rating = Text(cells[7], style=_STATUS_STYLE.get(status, ""))
-        table.add_row(*cells[:7], rating, *cells[8:])
-    return table
+            parts += [Text(group, style="bold"), columns(header=False)]
+        parts[-1].add_row(
+            *(
+                Text(cells[i], style=_STATUS_STYLE.get(status, "") if i == _RATING else "")
+                for i in shown
+            )
+        )
+    hidden = [headers[i] for i in range(len(headers)) if i not in shown]
+    hidden += ["full names"] if name_width < natural[0] else []
+    if hidden:
+        parts.append(Text(hint(hidden, width, "kpi scorecard "), style="table.caption"))
+    return Group(*parts)
+
+
+_RATING, _TREND = 8, 9
+"""Positions in the wide display's cells: measure, baseline, four quarters, latest, target,
+rating, trend, benchmark."""
+_ALWAYS = (0, 6, 7, 8)
+_BY_PRIORITY = (9, 5, 4, 3, 2, 1, 10)
+"""The other columns, the first to show first: trend, the quarters latest first, the
+baseline, the benchmark."""
+_MEASURE_MIN, _MEASURE_MAX, _GAP = 20, 44, 2  # a space either side of each column
+
+
+def _columns_that_fit(natural: list[int], width: int) -> list[int]:
+    """The display's columns for ``width``: those always shown, then the others in
+    priority while the measure keeps :data:`_MEASURE_MIN` characters (or its own width)."""
+    shown = list(_ALWAYS)
+    measure = min(natural[0], _MEASURE_MIN)
+    for i in _BY_PRIORITY:
+        used = measure + sum(natural[j] + _GAP for j in [*shown[1:], i])
+        if used <= width:
+            shown.append(i)
+    return sorted(shown)
 
 
 # --- writing: the metadata and the file, published together ------------------------------------

@@ -222,7 +222,8 @@ def scorecard(
         with caching(not no_cache):
             run = _scorecard_or_exit(extracts, definitions, period, publish)
         if fmt == "table":
-            stdout_console().print(rich_table(run.scorecard, layout))
+            console = stdout_console()
+            console.print(rich_table(run.scorecard, layout, width=console.width))
         else:
             click.echo(render(run.scorecard, layout, fmt), nl=False)
         return
