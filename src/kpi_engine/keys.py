@@ -167,7 +167,8 @@ def _code(columns: list[pd.Series]) -> list[pd.Categorical]:
         pa.chunked_array([k for p in parts for k in p.chunks], pa.string())
     )
     union = encoded.chunk(0).dictionary if encoded.num_chunks else pa.array([], pa.string())
-    indices = np.asarray(pc.fill_null(_indices(encoded), -1).to_numpy(), dtype=np.int64)
+    # int32, as Arrow gives them: int64 would double the largest temporary of a national load
+    indices = np.asarray(pc.fill_null(_indices(encoded), -1).to_numpy(), dtype=np.int32)
     categories = to_index(union)
     merged = trimmed_codes(categories)
     if merged is not None:  # ids with white space about them, or empty: each trimmed once
