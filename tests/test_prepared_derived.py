@@ -109,3 +109,19 @@ def test_no_derivation_is_kept_without_the_cache(cache, monkeypatch):
     monkeypatch.setenv("KPI_CACHE", "0")
     figures("contract-2016-17", cached=True)
     assert not cache.exists() or not kept_files(cache)
+
+
+def test_explain_reads_kept_derivations_too(cache, monkeypatch):
+    # kpi explain lists the records behind a figure: its second run on an extract reads the
+    # previous CP visit kept by the first, and lists the same records
+    definitions = kpi_engine.load_definitions("contract-2016-17")
+    a4 = definitions.get("A4-2016")
+    tables = sorted(run.tables_needed([a4]))
+    month = parse_month("2016-03")
+    fresh = engine.members(extract_module.load_extract(SAMPLE, tables), a4, month)
+    first = engine.members(prepared.load_extract(SAMPLE, tables), a4, month)
+    ran = derivations_run(monkeypatch)
+    again = engine.members(prepared.load_extract(SAMPLE, tables), a4, month)
+    assert ran == []
+    pd.testing.assert_frame_equal(fresh, first)
+    pd.testing.assert_frame_equal(fresh, again)

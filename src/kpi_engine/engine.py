@@ -998,7 +998,8 @@ def members(extract: Any, definition: Definition, month: int) -> pd.DataFrame:
     assert d.window is not None and d.numerator is not None
     period = periods_for([month], d.frequency)[0]
     m = period.end_index
-    cache = _TableCache(_tables_of(extract), [d])
+    # derived fields and tables an earlier run kept with the extract's cache entry are read
+    cache = _TableCache(_tables_of(extract), [d], store=getattr(extract, "derived", None))
     for spec, table in _specs(d):
         missing = cache.needs(table, _referenced_names(spec))
         if missing:
