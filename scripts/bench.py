@@ -51,6 +51,9 @@ def run(args: list[str], env: dict[str, str] | None = None) -> tuple[float, floa
     os.wait4 returns that child's own resource usage, so a large earlier run (the generator)
     does not leak into a later figure as it would with RUSAGE_CHILDREN.
     """
+    # the kernel's write-back of files earlier runs wrote (cache entries, a gigabyte or more)
+    # would otherwise land in whichever run comes next
+    os.sync()
     start = time.perf_counter()
     proc = subprocess.Popen(
         args,
