@@ -62,6 +62,7 @@ def assert_same(a: extract_module.Extract, b: extract_module.Extract) -> None:
     assert a.path == b.path
     # kept with the entry, column by column, rather than found again by scanning each date
     assert a.latest_date == b.latest_date
+    assert a.latest_dates == b.latest_dates
 
 
 def test_a_second_load_reuses_the_prepared_copy_exactly(folder, cache, monkeypatch):

@@ -512,11 +512,12 @@ class _TableCache:
                 if found is not None:
                     kept[name] = found[name].array
         missing = [n for n in names if n not in kept]
-        out = frame.copy(deep=False)  # new columns only, as add_derived_fields adds them
         if missing:
             out = derivations.add_derived_fields(table, frame, self.tables, missing)
             for name in missing:
                 store.put(f"field.{table}.{name}", out[[name]].reset_index(drop=True))
+        else:
+            out = frame.copy(deep=False)  # new columns only, as add_derived_fields adds them
         for name, values in kept.items():
             out[name] = pd.Series(values, index=frame.index)
         return out

@@ -16,7 +16,7 @@ import io
 import itertools
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -70,6 +70,8 @@ class Extract:
     """The latest date in the loaded tables that is not after the extract was taken (the
     manifest's extract_date, or today): what the default period is counted back from, so a
     stray future date cannot move it (docs/extract-validation.md)."""
+    latest_dates: Mapping[str, Mapping[str, pd.Timestamp]] = field(default_factory=dict)
+    """Each loaded date column's own latest such date, by table (the cache keeps them)."""
     derived: DerivedStore | None = None
     """Where derived fields and tables of these tables are kept between runs, for an extract
     loaded through the prepared-extract cache (``kpi_engine.prepared``)."""
@@ -970,8 +972,8 @@ def load_extract(
         _check_references(loaded, raws, problems)
     if strict and any(p.severity == "error" for p in problems):
         raise ExtractError(problems)
-    latest = latest_date(loaded, manifest)
-    return Extract(folder, loaded, manifest, tuple(problems), latest)
+    dates = latest_dates(loaded, manifest)
+    return Extract(folder, loaded, manifest, tuple(problems), latest_of(dates), dates)
 
 
 def _declared_but_absent(folder: Path, manifest: Manifest, absent: Iterable[str]) -> list[Problem]:
@@ -993,21 +995,29 @@ def _declared_but_absent(folder: Path, manifest: Manifest, absent: Iterable[str]
     ]
 
 
-def latest_date(tables: Mapping[str, pd.DataFrame], manifest: Manifest) -> pd.Timestamp | None:
-    """The latest date not after the extract was taken in any date column of ``tables`` (a due
-    date ahead is not data): ``Extract.latest_date``, for a loader of these tables."""
-    found = [
-        day
-        for frame in tables.values()
-        for name in frame.columns
-        if (day := latest_in(frame[name], manifest)) is not None
-    ]
-    return max(found) if found else None
+def latest_dates(
+    tables: Mapping[str, pd.DataFrame], manifest: Manifest
+) -> dict[str, dict[str, pd.Timestamp]]:
+    """Each date column's latest date not after the extract was taken (a due date ahead is not
+    data), by table and column; columns with none are left out: ``Extract.latest_dates``."""
+    return {
+        table: {
+            name: day
+            for name in frame.columns
+            if (day := latest_in(frame[name], manifest)) is not None
+        }
+        for table, frame in tables.items()
+    }
+
+
+def latest_of(dates: Mapping[str, Mapping[str, pd.Timestamp]]) -> pd.Timestamp | None:
+    """The latest of :func:`latest_dates`: ``Extract.latest_date``."""
+    return max((day for columns in dates.values() for day in columns.values()), default=None)
 
 
 def latest_in(column: pd.Series, manifest: Manifest) -> pd.Timestamp | None:
     """The latest date in ``column`` not after the extract was taken (None: none, or not
-    dates): one column's part of :func:`latest_date`."""
+    dates): one column's part of :func:`latest_dates`."""
     if not pd.api.types.is_datetime64_any_dtype(column):
         return None
     limit = np.datetime64(DateRules.of(manifest).taken + dt.timedelta(days=1), "ns")

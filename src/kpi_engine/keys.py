@@ -210,6 +210,6 @@ def as_shared(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     for frame in out.values():
         for name in contract.SHARED_KEYS:
             if name in frame and _categories(frame[name]) is None:
-                frame[name] = frame[name].astype("str").astype("category")
+                frame[name] = frame[name].astype("str")  # text, as the loader leaves ids
     share(out)
     return out

@@ -58,7 +58,7 @@ from kpi_engine import __version__, _text, contract, keys, manifest, validation
 from kpi_engine import extract as extract_module
 from kpi_engine._text import TEXT, strings, to_index
 from kpi_engine._threads import workers
-from kpi_engine.extract import Extract, latest_in
+from kpi_engine.extract import Extract, latest_of
 from kpi_engine.manifest import FILE as MANIFEST
 from kpi_engine.manifest import Manifest, read_manifest
 from kpi_engine.validation import Problem
@@ -155,11 +155,9 @@ def load_extract(
     unchanged = all(sources.stat(n) == (f[:2] if f else None) for n, f in before.items())
     if unchanged and not any(p.severity == "error" for p in loaded.problems):
         with contextlib.suppress(OSError, ValueError, TypeError, pa.ArrowException):
-            kept = _write(root, folder, request, references, before, loaded)
             # what this run derives is kept with the new entry for the runs after it
-            return dataclasses.replace(
-                loaded, derived=DerivedStore(kept, _shared_dtypes(loaded.tables))
-            )
+            store = _write(root, folder, request, references, before, loaded)
+            return dataclasses.replace(loaded, derived=store)
     return loaded
 
 
@@ -423,8 +421,9 @@ def _write(
     references: bool,
     sources: Mapping[str, Fingerprint],
     loaded: Extract,
-) -> Path:
-    """Keep ``loaded`` as a new entry: written aside, then renamed into place (its folder)."""
+) -> DerivedStore:
+    """Keep ``loaded`` as a new entry: written aside, then renamed into place; where the
+    derivations of its tables are to be kept."""
     root.mkdir(parents=True, exist_ok=True, mode=0o700)
     shared = _shared_dtypes(loaded.tables)
     meta: dict[str, Any] = {
@@ -445,12 +444,13 @@ def _write(
         for name, frame in loaded.tables.items():
             table, kinds = _to_arrow(frame, shared)
             _write_ipc(temporary / f"{name}.arrow", table)
-            latest = {str(c): latest_in(frame[c], loaded.manifest) for c in frame.columns}
             meta["tables"][name] = {
                 "rows": len(frame),
                 "columns": kinds,
                 # the latest date of each column, so that a read need not scan them again
-                "latest": {c: d.isoformat() for c, d in latest.items() if d is not None},
+                "latest": {
+                    str(c): d.isoformat() for c, d in loaded.latest_dates.get(name, {}).items()
+                },
             }
         (temporary / _META).write_text(json.dumps(meta), encoding="utf-8")
         key = hashlib.blake2b(
@@ -463,7 +463,7 @@ def _write(
     finally:
         shutil.rmtree(temporary, ignore_errors=True)
     _prune(root)
-    return root / key
+    return DerivedStore(root / key, shared)
 
 
 def _problem_out(problem: Problem, folder: Path) -> dict[str, Any]:
@@ -510,7 +510,7 @@ def _read(entry: _Entry, folder: Path, request: Mapping[str, list[str]]) -> Extr
             raise ValueError("category list of the wrong length")
         dtypes.append(keys.distinct_dtype(to_index(ids)))
     tables: dict[str, pd.DataFrame] = {}
-    latest: list[pd.Timestamp] = []
+    dates: dict[str, dict[str, pd.Timestamp]] = {}
     for name, wanted in request.items():
         info = meta["tables"].get(name)
         if info is None:
@@ -521,7 +521,7 @@ def _read(entry: _Entry, folder: Path, request: Mapping[str, list[str]]) -> Extr
             raise ValueError("table of the wrong shape")
         kept = [c for c in kinds if c in wanted]
         tables[name] = _from_arrow(stored, kinds, kept, dtypes)
-        latest.extend(pd.Timestamp(d) for c, d in info["latest"].items() if c in kept)
+        dates[name] = {c: pd.Timestamp(d) for c, d in info["latest"].items() if c in kept}
     os.utime(entry.path / _META)  # most recently used: pruned last
     problems = tuple(_problem_in(p, folder) for p in meta["problems"] if _concerns(p, request))
     return Extract(
@@ -529,7 +529,8 @@ def _read(entry: _Entry, folder: Path, request: Mapping[str, list[str]]) -> Extr
         tables,
         _manifest(folder),
         problems,
-        max(latest, default=None),
+        latest_of(dates),
+        dates,
         derived=DerivedStore(entry.path, dtypes),
     )
 
