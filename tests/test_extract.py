@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 import io
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -410,16 +411,8 @@ _DAY = st.one_of(
 )
 
 
-@settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(rows=st.lists(st.tuples(_DAY, _DAY), min_size=1, max_size=12))
-def test_dates_checked_from_their_extremes_read_as_when_checked_one_by_one(
-    tmp_path_factory, monkeypatch, rows
-):
-    # extract._all_plausible lets a column whose earliest and latest dates are fine skip the
-    # row-by-row checks: the tables and problems must be those the checks give
-    folder = tmp_path_factory.mktemp("dates")
+def plans_with_dates(folder: Path, rows: list[tuple[Any, Any]], group: int | None = None) -> None:
+    """cp_plans.parquet with these (start, end) date32 pairs, in row groups of ``group``."""
     write(folder, "manifest.yaml", "extract_date: 2016-04-01\n")
     plans = pa.table(
         {
@@ -430,9 +423,61 @@ def test_dates_checked_from_their_extremes_read_as_when_checked_one_by_one(
             "category": ["neglect"] * len(rows),
         }
     )
-    pq.write_table(plans, folder / "cp_plans.parquet")
+    pq.write_table(plans, folder / "cp_plans.parquet", row_group_size=group)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(rows=st.lists(st.tuples(_DAY, _DAY), min_size=1, max_size=12))
+def test_dates_checked_from_their_extremes_read_as_when_checked_one_by_one(
+    tmp_path_factory, monkeypatch, rows
+):
+    # extract._all_plausible lets a column whose earliest and latest dates are fine skip the
+    # row-by-row checks: the tables and problems must be those the checks give
+    folder = tmp_path_factory.mktemp("dates")
+    plans_with_dates(folder, rows)
     quick = load_extract(folder, strict=False, references=False)
     monkeypatch.setattr(extract_module, "_all_plausible", lambda values, rules: False)
     checked = load_extract(folder, strict=False, references=False)
     pd.testing.assert_frame_equal(quick.tables["cp_plans"], checked.tables["cp_plans"])
     assert quick.problems == checked.problems
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    rows=st.lists(st.tuples(_DAY, _DAY), min_size=1, max_size=12),
+    group=st.integers(min_value=1, max_value=5),
+)
+def test_parquet_days_read_straight_into_nanoseconds_as_through_microseconds(
+    tmp_path_factory, monkeypatch, rows, group
+):
+    # extract._day_nanoseconds fills one nanosecond array from a date32 column's day numbers,
+    # chunk by chunk (row groups of ``group`` rows), nulls as NaT; a column with a date
+    # nanoseconds cannot hold (9999-12-31) takes the microsecond path, which reports it
+    folder = tmp_path_factory.mktemp("days")
+    plans_with_dates(folder, rows, group)
+    straight = load_extract(folder, strict=False, references=False)
+    monkeypatch.setattr(extract_module, "_day_nanoseconds", lambda column: None)
+    cast = load_extract(folder, strict=False, references=False)
+    pd.testing.assert_frame_equal(straight.tables["cp_plans"], cast.tables["cp_plans"])
+    assert straight.problems == cast.problems
+    assert straight.latest_dates == cast.latest_dates
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    days=st.lists(
+        st.one_of(st.none(), st.dates(min_value=dt.date(1900, 1, 1), max_value=dt.date(2030, 1, 1)))
+    )
+)
+def test_a_columns_latest_date_is_the_latest_not_after_the_extract_was_taken(days):
+    # extract.latest_in reads the greatest integer first (NaT is the least) and filters only
+    # when that one is after the extract date
+    taken = dt.date(2016, 4, 1)
+    column = pd.Series(pd.to_datetime(pd.Series(days, dtype=object)), dtype="datetime64[ns]")
+    found = extract_module.latest_in(column, Manifest(extract_date=taken))
+    expected = max((d for d in days if d is not None and d <= taken), default=None)
+    assert found == (pd.Timestamp(expected) if expected is not None else None)

@@ -701,7 +701,8 @@ def _care_ladder(tables: Tables, built: Tables) -> pd.DataFrame:
             "category": _care_ladder_category(episodes),
             "start_date": episodes["start_date"].to_numpy(dtype="datetime64[ns]"),
             "end_date": episodes["end_date"].to_numpy(dtype="datetime64[ns]"),
-        }
+        },
+        copy=False,  # read only, and concatenated into new memory below
     )
     # Special guardianship: left care under an SGO (E45-E48); counted until the child is 18.
     sgo = episodes[episodes["reason_ceased"].isin(contract.SGO_REASON_CEASED).to_numpy(dtype=bool)]

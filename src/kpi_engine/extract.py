@@ -111,6 +111,8 @@ class _Raw:
     value over several lines, a blank line, a malformed row skipped)."""
     rows: int = 0
     """Every data row the file holds, whichever columns were read."""
+    day_columns: frozenset[str] = frozenset()
+    """Parquet date columns read straight into nanoseconds: whole days, each in range."""
 
     def line(self, position: int) -> int:
         if self.lines is not None:
@@ -321,21 +323,67 @@ def _read_parquet(
     # Dates arrive as date32, whose range (and that of a timestamp in seconds) is wider than
     # pandas' nanoseconds: microseconds hold any date the file can, for the range checks
     # before the conversion to nanoseconds (see _dates).
-    columns = []
-    for col in table.columns:
+    columns, names, days = [], [], {}
+    for name, col in zip(table.column_names, table.columns, strict=True):
+        if pa.types.is_date32(col.type) and (whole := _day_nanoseconds(col)) is not None:
+            days[name] = whole  # the usual date column: one new array, no Arrow cast
+            continue
         if pa.types.is_date(col.type) or pa.types.is_timestamp(col.type):
             col = _microseconds(col)
         elif pa.types.is_dictionary(col.type):
             # coded columns are often dictionary-encoded: decode in Arrow, not value by value
             col = col.cast(col.type.value_type)
         columns.append(col)
-    rows = table.num_rows
-    table = pa.table(columns, names=table.column_names)
+        names.append(name)
+    rows, order = table.num_rows, table.column_names
+    table = pa.table(columns, names=names)
     del columns  # the table holds the only references now
     # self_destruct frees each Arrow column as it is converted: no second copy of the table
-    frame = table.to_pandas(types_mapper=ARROW_TYPES.get, self_destruct=True, split_blocks=True)
+    rest = table.to_pandas(types_mapper=ARROW_TYPES.get, self_destruct=True, split_blocks=True)
     del table
-    return _Raw(str(path), frame, 1, True, header, None, rows)
+    index = pd.RangeIndex(rows)
+    frame = pd.DataFrame(
+        {n: pd.Series(days[n], index=index, copy=False) if n in days else rest[n] for n in order},
+        index=index,
+        copy=False,
+    )
+    return _Raw(str(path), frame, 1, True, header, None, rows, frozenset(days))
+
+
+_NANOSECOND_DAYS = tuple(
+    (d - dt.date(1970, 1, 1)).days for d in (dt.date(1678, 1, 1), dt.date(2262, 1, 1))
+)
+"""Day numbers that nanoseconds since 1970 hold (21 September 1677 to 11 April 2262)."""
+_NAT = np.iinfo(np.int64).min
+
+
+def _day_nanoseconds(column: pa.ChunkedArray) -> np.ndarray | None:
+    """A date32 column as nanoseconds (NaT for null), or None when a date lies outside their
+    range (9999-12-31, say: :func:`_microseconds` keeps it for the range checks to report).
+
+    One new array, filled chunk by chunk from the day numbers in place, where a cast to
+    microseconds, pandas' copy of it and a conversion to nanoseconds made three.
+    """
+    bounds = pc.min_max(column.cast(pa.int32()))  # day numbers: a date32 outruns datetime
+    earliest, latest = bounds["min"].as_py(), bounds["max"].as_py()
+    if earliest is not None and not (
+        _NANOSECOND_DAYS[0] <= earliest and latest < _NANOSECOND_DAYS[1]
+    ):
+        return None
+    out = np.empty(len(column), dtype=np.int64)
+    at = 0
+    for chunk in column.chunks:
+        part = out[at : at + len(chunk)]
+        at += len(chunk)
+        data = chunk.buffers()[1]
+        if data is None or chunk.null_count == len(chunk):
+            part.fill(_NAT)
+            continue
+        day = np.frombuffer(data, dtype=np.int32, count=len(chunk), offset=chunk.offset * 4)
+        np.multiply(day, 86_400 * 10**9, out=part, dtype=np.int64)
+        if chunk.null_count:
+            part[~chunk.is_valid().to_numpy(zero_copy_only=False)] = _NAT
+    return out.view("datetime64[ns]")
 
 
 _US_PER_UNIT = {"s": 10**6, "ms": 10**3, "us": 1, "ns": 1}
@@ -544,15 +592,27 @@ and the next review due are up to a year ahead."""
 
 
 def _dates(
-    column: contract.Column, parsed: pd.Series, rules: DateRules, open_end: bool, report: _Report
+    column: contract.Column,
+    parsed: pd.Series,
+    rules: DateRules,
+    open_end: bool,
+    report: _Report,
+    whole_days: bool = False,
 ) -> pd.Series:
     """Parsed dates (any resolution) checked against ``rules``, as nanosecond timestamps.
 
     The check runs before the conversion to nanoseconds, which cannot hold 9999-12-31.
+    ``whole_days``: ``parsed`` is a Parquet date column read into nanoseconds already.
     """
-    values = parsed.to_numpy(dtype="datetime64[us]")
-    if _all_plausible(values, rules):  # the usual case: two passes, not ten
-        return pd.Series(values.astype("datetime64[ns]"), index=parsed.index)
+    if whole_days:
+        values = parsed.to_numpy()
+        if _all_plausible(values, rules):  # the usual case: read, checked, not copied
+            return parsed
+        values = values.astype("datetime64[us]")
+    else:
+        values = parsed.to_numpy(dtype="datetime64[us]")
+        if _all_plausible(values, rules):  # the usual case: two passes, not ten
+            return pd.Series(values.astype("datetime64[ns]"), index=parsed.index, copy=False)
     day = values.astype("datetime64[D]")
     present = ~np.isnat(values)
     sentinel = np.isin(day, np.array(rules.open_end_dates, dtype="datetime64[D]")) & present
@@ -582,7 +642,7 @@ def _dates(
             _day_text(values, parsed.index),
             severity="warning",
         )
-    return pd.Series(values.astype("datetime64[ns]"), index=parsed.index)
+    return pd.Series(values.astype("datetime64[ns]"), index=parsed.index, copy=False)
 
 
 def _all_plausible(values: np.ndarray, rules: DateRules) -> bool:
@@ -594,9 +654,8 @@ def _all_plausible(values: np.ndarray, rules: DateRules) -> bool:
     if not len(ticks) or (latest := int(ticks.max())) == nat:
         return True
     earliest = int(np.min(ticks, where=ticks != nat, initial=np.iinfo(np.int64).max))
-    first_day, last_day = (
-        np.datetime64(t, "us").astype("datetime64[D]") for t in (earliest, latest)
-    )
+    ends = np.array([earliest, latest], dtype=np.int64).view(values.dtype)  # in its unit
+    first_day, last_day = ends.astype("datetime64[D]")
     allowed = min(np.datetime64(LAST_DATE, "D"), np.datetime64(rules.last, "D"))
     sentinels = np.array(rules.open_end_dates, dtype="datetime64[D]")
     return bool(
@@ -649,7 +708,8 @@ def _coerce_dates(
             expected = {"date": "a date", "datetime": "a date-time", "month": "a month"}[kind]
             report.file(column.name, f"expected {expected}, the file stores {series.dtype}")
             return pd.Series(pd.NaT, index=series.index, dtype="datetime64[ns]")
-        return _dates(column, series, rules, open_end, report)
+        whole_days = column.name in raw.day_columns
+        return _dates(column, series, rules, open_end, report, whole_days)
     text = trimmed(series)
     fmt = {"date": "%Y-%m-%d", "datetime": "ISO8601", "month": "%Y-%m"}[kind]
     parsed = pd.to_datetime(text, format=fmt, errors="coerce")
@@ -1022,6 +1082,12 @@ def latest_in(column: pd.Series, manifest: Manifest) -> pd.Timestamp | None:
         return None
     limit = np.datetime64(DateRules.of(manifest).taken + dt.timedelta(days=1), "ns")
     values = column.to_numpy(dtype="datetime64[ns]")
+    # NaT is the least integer: the greatest is the latest date, unless every one is NaT
+    latest = int(values.view(np.int64).max(initial=_NAT))
+    if latest == _NAT:
+        return None
+    if latest < limit.astype(np.int64):
+        return pd.Timestamp(np.datetime64(latest, "ns"))  # the usual case: one pass, no copy
     values = values[~np.isnat(values) & (values < limit)]
     return pd.Timestamp(values.max()) if len(values) else None
 

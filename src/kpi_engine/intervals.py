@@ -50,13 +50,14 @@ class Spells:
                 "child_id": child_id,
                 "start_date": self.start.astype("datetime64[D]").astype("datetime64[ns]"),
                 "end_date": end,
-            }
+            },
+            copy=False,  # every column is new here
         )
 
 
 def _days(column: pd.Series | np.ndarray, open_value: int) -> np.ndarray:
     days = np.asarray(column, dtype="datetime64[ns]").astype("datetime64[D]")
-    out = days.astype(np.int64)
+    out = days.view(np.int64)  # the new day array itself: a copy costs what the division does
     out[np.isnat(days)] = open_value
     return out
 

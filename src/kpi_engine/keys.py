@@ -156,7 +156,9 @@ def share(tables: MutableMapping[str, pd.DataFrame]) -> None:
         coded = pool.map(code, work) if threads > 1 else map(code, work)
         for name, columns in zip(work, coded, strict=True):
             for table, column in zip(work[name], columns, strict=True):
-                tables[table][name] = column
+                # a Series over the new codes: a Categorical set as it is would be copied
+                frame = tables[table]
+                frame[name] = pd.Series(column, index=frame.index, copy=False)
 
 
 def _code(columns: list[pd.Series]) -> list[pd.Categorical]:

@@ -372,13 +372,20 @@ def _to_arrow(frame: pd.DataFrame, shared: list[pd.CategoricalDtype]) -> tuple[p
     for a column whose type would not come back exactly.
     """
     kinds = {str(c): _column_kind(frame[c], shared) for c in frame.columns}
-    plain = frame.assign(
-        **{
-            c: np.asarray(frame[c].cat.codes) for c, kind in kinds.items() if isinstance(kind, list)
+    # coded columns as their codes, dates as their integers (NaT included: read back without
+    # a copy, where Arrow would make a missing date null); a frame built with copy=False, as
+    # DataFrame.assign would copy every such column first (0.9 s for the 2016-17 set)
+    plain = pd.DataFrame(
+        {
+            c: np.asarray(frame[c].cat.codes)
+            if isinstance(kind, list)
+            else frame[c].to_numpy().view(np.int64)
+            if kind == _DATES
+            else frame[c]
+            for c, kind in kinds.items()
         },
-        # dates as their integers, NaT included: read back without a copy (Arrow would make a
-        # missing date null, and pandas would then write every column with one out again)
-        **{c: frame[c].to_numpy().view(np.int64) for c, kind in kinds.items() if kind == _DATES},
+        index=frame.index,
+        copy=False,
     )
     return pa.Table.from_pandas(plain, preserve_index=False), kinds
 
