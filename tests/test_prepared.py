@@ -212,6 +212,66 @@ def test_a_damaged_entry_is_never_trusted_and_is_rebuilt(folder, cache, damage):
     assert (rebuilt / "cp_plans.arrow").exists()
 
 
+def parquet_in_pieces(folder: Path) -> None:
+    """Referrals as Parquet of one row a row group: its text columns are read in pieces."""
+    import pyarrow.csv as pa_csv
+    import pyarrow.parquet as pq
+
+    table = pa_csv.read_csv(folder / "referrals.csv")
+    (folder / "referrals.csv").unlink()
+    pq.write_table(table, folder / "referrals.parquet", row_group_size=1)
+
+
+def test_text_in_pieces_is_kept_in_those_pieces_and_read_back_exactly(folder, cache, monkeypatch):
+    parquet_in_pieces(folder)
+    fresh = extract_module.load_extract(folder, TABLES)
+    prepared.load_extract(folder, TABLES)
+    (entry,) = entries(cache)
+    # the uncoded text (referral_id: no assessments name it here; source, outcome) each in
+    # a file of its own, never joined; the coded ids and the dates in referrals.arrow
+    assert sorted(p.name for p in entry.glob("referrals.*.arrow")) == [
+        "referrals.0.arrow",
+        "referrals.3.arrow",
+        "referrals.4.arrow",
+    ]
+    no_loading(monkeypatch)
+    again = prepared.load_extract(folder, TABLES)
+    assert_same(fresh, again)
+    assert again.tables["referrals"]["outcome"].array.__arrow_array__().num_chunks == 2
+
+
+def lose_a_piece(entry: Path) -> None:
+    (entry / "referrals.4.arrow").unlink()
+
+
+def shorten_a_piece(entry: Path) -> None:
+    """A piece file of another length than the table's other columns."""
+    import pyarrow as pa
+
+    path = entry / "referrals.4.arrow"
+    with pa.memory_map(str(path)) as source:
+        column = pa.ipc.open_file(source).read_all().slice(0, 1)
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, column.schema) as writer:
+        writer.write_table(column)
+
+
+def truncate_a_piece(entry: Path) -> None:
+    path = entry / "referrals.3.arrow"
+    path.write_bytes(path.read_bytes()[:-40])
+
+
+@pytest.mark.parametrize("damage", [lose_a_piece, shorten_a_piece, truncate_a_piece])
+def test_a_damaged_piece_is_never_trusted_and_is_rebuilt(folder, cache, damage):
+    parquet_in_pieces(folder)
+    fresh = extract_module.load_extract(folder, TABLES)
+    prepared.load_extract(folder, TABLES)
+    (entry,) = entries(cache)
+    damage(entry)
+    assert_same(fresh, prepared.load_extract(folder, TABLES))
+    (rebuilt,) = entries(cache)
+    assert (rebuilt / "referrals.4.arrow").exists()
+
+
 def test_a_half_written_entry_is_not_an_entry(folder, cache):
     prepared.load_extract(folder, TABLES)
     (entry,) = entries(cache)
