@@ -8,8 +8,8 @@ calendar never silently runs out the way a hand-typed list does. Working days ar
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
-import holidays
 import numpy as np
 import pandas as pd
 
@@ -22,9 +22,7 @@ _YEAR_SPAN = (1990, 2060)
 
 @lru_cache(maxsize=8)
 def _business_calendar(first_year: int, last_year: int) -> np.busdaycalendar:
-    days = holidays.country_holidays(
-        _COUNTRY, subdiv=_SUBDIVISION, years=range(first_year, last_year + 1)
-    )
+    days = _holidays(first_year, last_year)
     return np.busdaycalendar(
         weekmask="1111100", holidays=np.array(sorted(days), dtype="datetime64[D]")
     )
@@ -32,10 +30,18 @@ def _business_calendar(first_year: int, last_year: int) -> np.busdaycalendar:
 
 def bank_holidays(first_year: int, last_year: int) -> list[pd.Timestamp]:
     """England and Wales bank holidays from ``first_year`` to ``last_year`` inclusive."""
-    days = holidays.country_holidays(
+    return [pd.Timestamp(d) for d in sorted(_holidays(first_year, last_year))]
+
+
+def _holidays(first_year: int, last_year: int) -> Any:
+    """England's bank holidays, by date. Imported here, not with the module: the package
+    loads every country it knows (0.1 to 0.2 s), which commands counting no working days
+    (``kpi list``, ``validate``, ``--help``) need not wait for."""
+    import holidays
+
+    return holidays.country_holidays(
         _COUNTRY, subdiv=_SUBDIVISION, years=range(first_year, last_year + 1)
     )
-    return [pd.Timestamp(d) for d in sorted(days)]
 
 
 def _calendar_for(days: np.ndarray) -> np.busdaycalendar:
