@@ -537,3 +537,22 @@ def test_merge_and_intersect_cover_the_same_days_as_a_day_by_day_count(a, b):
     assert intervals.merge(again) is again or not len(merged)
     pre_merged = intervals.intersect(again, intervals.merge(intervals.from_frame(fb))).frame()
     assert pre_merged.equals(both)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    pairs=st.lists(
+        st.tuples(
+            st.integers(min_value=-1, max_value=3_000_000),
+            st.integers(min_value=intervals.EARLIEST_DAY, max_value=intervals.OPEN_DAY),
+        ),
+        min_size=1,
+    )
+)
+def test_a_packed_key_is_the_group_and_day_side_by_side_and_sorts_as_they_do(pairs):
+    # intervals.pack adds the offset day where the definition ORs it in: the same number
+    group = np.array([g for g, _ in pairs], dtype=np.int32)
+    day = np.array([d for _, d in pairs], dtype=np.int64)
+    key = intervals.pack(group, day)
+    assert (key == ((group.astype(np.int64) << 20) | (day + (1 << 19)))).all()
+    assert list(np.argsort(key, kind="stable")) == list(np.lexsort((day, group)))
