@@ -28,7 +28,7 @@ def test_results_come_in_task_order_and_big_tasks_never_overlap():
     out = list(run_sized(list(range(len(sizes))), sizes, work, threads=3))
     assert out == [i * i for i in range(len(sizes))]
     assert max(seen_together) <= HEADROOM * max(sizes)  # 10 + 9 never ran together
-    assert len(set(seen_together)) > 1  # small tasks did run beside a big one
+    assert len(set(seen_together)) > 1  # small tasks did run beside a big one (the 9)
 
 
 def test_a_failing_task_raises_at_its_turn():
