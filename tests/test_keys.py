@@ -143,3 +143,29 @@ def test_text_keys_are_found_at_their_first_row(key_list, value_list):
     values = pd.Series(value_list, dtype="str")
     expected = [key_list.index(v) if v in key_list else -1 for v in value_list]
     assert keys.positions(values, keys_).tolist() == expected
+
+
+def test_rows_joined_by_codes_are_those_pandas_joins():
+    # keys.concat_rows joins a column coded over one shared list as its codes (pandas would
+    # hash the list to check it is shared); every other column, and frames whose columns
+    # differ, as pandas does
+    dtype = keys.distinct_dtype(pd.Index(["c1", "c2", "c3"], dtype="str"))
+    first = pd.DataFrame(
+        {
+            "n": [1, 2],
+            "child_id": pd.Categorical.from_codes([0, 2], dtype=dtype),
+            "day": pd.to_datetime(["2016-01-01", None]),
+        },
+        index=[5, 9],
+    )
+    second = pd.DataFrame(
+        {"n": [3], "child_id": pd.Categorical.from_codes([-1], dtype=dtype), "day": [pd.NaT]}
+    )
+    joined = keys.concat_rows([first, second])
+    pd.testing.assert_frame_equal(joined, pd.concat([first, second], ignore_index=True))
+    assert joined["child_id"].dtype is dtype
+    assert joined["child_id"].tolist()[:2] == ["c1", "c3"] and pd.isna(joined["child_id"][2])
+    other = second.drop(columns="day")
+    pd.testing.assert_frame_equal(
+        keys.concat_rows([first, other]), pd.concat([first, other], ignore_index=True)
+    )

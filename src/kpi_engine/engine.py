@@ -1036,7 +1036,7 @@ def members(extract: Any, definition: Definition, month: int) -> pd.DataFrame:
         if den_spec is not None:
             den = at_period(den_spec)
             parts.append(den.frame.assign(in_numerator=False, in_denominator=True))
-        frame = pd.concat(parts, ignore_index=True)
+        frame = keys.concat_rows(parts)
         front = ["in_numerator", "in_denominator"]
         frame = frame[front + [c for c in frame.columns if c not in front]]
     gap = coverage.gap(period, counts, _extract_date(extract), partial=False)

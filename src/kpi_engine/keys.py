@@ -48,6 +48,29 @@ def _raw_codes(column: pd.Series) -> np.ndarray:
     return codes
 
 
+def concat_rows(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """``pd.concat(frames, ignore_index=True)``, with the columns every frame codes over one
+    shared list joined as their codes.
+
+    pandas hashes every value of such a list to check that the frames share it, which they
+    do: 2.8 million national children, 0.9 s a join. Frames whose columns differ are left
+    to pandas.
+    """
+    names = list(frames[0].columns) if frames else []
+    same = all(list(f.columns) == names for f in frames)
+    coded = [c for c in names if same and shared_categories(*(f[c] for f in frames)) is not None]
+    if not coded:
+        return pd.concat(frames, ignore_index=True)
+    out = pd.concat([f.drop(columns=coded) for f in frames], ignore_index=True)
+    for name in coded:  # in column order: each goes back to its own place
+        joined = np.concatenate([_raw_codes(f[name]) for f in frames])
+        dtype = frames[0][name].dtype
+        assert isinstance(dtype, pd.CategoricalDtype)  # shared_categories said so
+        column = pd.Categorical.from_codes(joined, dtype=dtype)
+        out.insert(names.index(name), name, pd.Series(column, index=out.index, copy=False))
+    return out
+
+
 def codes(*columns: pd.Series) -> list[np.ndarray]:
     """Integer codes of the columns, shared across them (equal values, equal codes; null -1).
 
