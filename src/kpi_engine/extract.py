@@ -321,7 +321,8 @@ def _read_parquet(
         problems.append(Problem(str(path), None, None, "", f"cannot be read as Parquet: {e}"))
         return None
     # Dates arrive as date32, whose range (and that of a timestamp in seconds) is wider than
-    # pandas' nanoseconds: microseconds hold any date the file can, for the range checks
+    # pandas' nanoseconds: a column within it is read straight into nanoseconds; any other
+    # goes through microseconds, which hold any date the file can, for the range checks
     # before the conversion to nanoseconds (see _dates).
     columns, names, days = [], [], {}
     for name, col in zip(table.column_names, table.columns, strict=True):
@@ -650,10 +651,10 @@ def _all_plausible(values: np.ndarray, rules: DateRules) -> bool:
     ``rules`` allow (and to :data:`LAST_DATE`), with no open-end date among them: nothing
     for :func:`_dates` to report or change. Read from the earliest and latest alone."""
     ticks = values.view(np.int64)
-    nat = np.iinfo(np.int64).min  # NaT: below every date, so the maximum never is one
-    if not len(ticks) or (latest := int(ticks.max())) == nat:
+    # NaT (_NAT) is below every date, so the maximum never is one
+    if not len(ticks) or (latest := int(ticks.max())) == _NAT:
         return True
-    earliest = int(np.min(ticks, where=ticks != nat, initial=np.iinfo(np.int64).max))
+    earliest = int(np.min(ticks, where=ticks != _NAT, initial=np.iinfo(np.int64).max))
     ends = np.array([earliest, latest], dtype=np.int64).view(values.dtype)  # in its unit
     first_day, last_day = ends.astype("datetime64[D]")
     allowed = min(np.datetime64(LAST_DATE, "D"), np.datetime64(rules.last, "D"))

@@ -423,7 +423,7 @@ def _write_ipc(path: Path, table: pa.Table, pieces: bool = False) -> None:
     batch a piece: read back in those pieces without a copy, and never joined at all (joining
     took 1.2 s of each first run). Only for files renamed into place with their folder.
     """
-    apart = [i for i, c in enumerate(table.columns) if pieces and c.num_chunks > 1]
+    apart = [i for i, c in enumerate(table.columns) if c.num_chunks > 1] if pieces else []
     for i in apart:
         _write_batches(path.with_name(f"{path.stem}.{i}.arrow"), table.select([i]))
     kept = [i for i in range(table.num_columns) if i not in apart]
