@@ -3,12 +3,21 @@
 Bank holidays come from the ``holidays`` package, which computes them for any year offline, so the
 calendar never silently runs out the way a hand-typed list does. Working days are counted with
 ``numpy.busday_count`` over a cached business-day calendar: vectorised, no per-row Python.
+
+The package takes 0.13 to 0.17 s to load (it imports every country it knows) and compute the
+calendar's 71 years: more than any indicator of the sample data. So the dates it gives are kept
+in the cache folder (:func:`kpi_engine.prepared.cache_dir`), one small file named by the
+package's version and the years, checked by a hash of its dates when read; a missing, edited or
+damaged file is computed again. ``KPI_CACHE=0`` (``--no-cache``) reads and writes none.
 """
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
+import re
 from functools import lru_cache
-from typing import Any
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -22,26 +31,89 @@ _YEAR_SPAN = (1990, 2060)
 
 @lru_cache(maxsize=8)
 def _business_calendar(first_year: int, last_year: int) -> np.busdaycalendar:
-    days = _holidays(first_year, last_year)
-    return np.busdaycalendar(
-        weekmask="1111100", holidays=np.array(sorted(days), dtype="datetime64[D]")
-    )
+    return np.busdaycalendar(weekmask="1111100", holidays=_holidays(first_year, last_year))
 
 
 def bank_holidays(first_year: int, last_year: int) -> list[pd.Timestamp]:
     """England and Wales bank holidays from ``first_year`` to ``last_year`` inclusive."""
-    return [pd.Timestamp(d) for d in sorted(_holidays(first_year, last_year))]
+    return [pd.Timestamp(d) for d in _holidays(first_year, last_year)]
 
 
-def _holidays(first_year: int, last_year: int) -> Any:
-    """England's bank holidays, by date. Imported here, not with the module: the package
-    loads every country it knows (0.1 to 0.2 s), which commands counting no working days
-    (``kpi list``, ``validate``, ``--help``) need not wait for."""
+def _holidays(first_year: int, last_year: int) -> np.ndarray:
+    """England's bank holidays, sorted (datetime64[D]): kept on disk, else from the package."""
+    kept = _kept_file(first_year, last_year)
+    if kept is not None:
+        days = _read_kept(kept, first_year, last_year)
+        if days is not None:
+            return days
+    # imported here, not with the module: commands counting no working days (``kpi list``,
+    # ``validate``, ``--help``) need not wait for it
     import holidays
 
-    return holidays.country_holidays(
+    found = holidays.country_holidays(
         _COUNTRY, subdiv=_SUBDIVISION, years=range(first_year, last_year + 1)
     )
+    days = np.array(sorted(found), dtype="datetime64[D]")
+    if kept is not None:
+        from kpi_engine.output import WriteError, write_text_atomic
+
+        try:
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(kept, _kept_text(days))
+        except (OSError, WriteError):
+            pass  # a cache folder that cannot be written: the next run computes them again
+    return days
+
+
+def _kept_file(first_year: int, last_year: int) -> Path | None:
+    """Where the dates for these years from this version of the package are kept, or None
+    (caching off, or the package's version unknown)."""
+    from kpi_engine import prepared
+
+    if not prepared.enabled():
+        return None
+    version = _package_version()
+    if version is None:
+        return None
+    name = f"{_COUNTRY}-{_SUBDIVISION}-{first_year}-{last_year}-holidays-{version}.txt"
+    return prepared.cache_dir() / prepared.HOLIDAYS_FOLDER / name
+
+
+def _package_version() -> str | None:
+    """The ``holidays`` package's installed version, from its dist-info folder's name (its own
+    ``__version__`` asks importlib.metadata, 0.05 s), without importing it; None if unclear."""
+    try:
+        spec = importlib.util.find_spec("holidays")
+        folders = list(spec.submodule_search_locations or []) if spec is not None else []
+        if len(folders) != 1:
+            return None
+        found = list(Path(folders[0]).parent.glob("holidays-*.dist-info"))
+    except (OSError, ImportError, ValueError):
+        return None
+    if len(found) != 1:  # none (a source checkout) or several (a damaged environment)
+        return None
+    version = found[0].name.removeprefix("holidays-").removesuffix(".dist-info")
+    return version if re.fullmatch(r"[\w.+!-]+", version) else None
+
+
+def _kept_text(days: np.ndarray) -> str:
+    dates = "".join(f"{d}\n" for d in days)
+    return f"# sha256 {hashlib.sha256(dates.encode()).hexdigest()}\n{dates}"
+
+
+def _read_kept(path: Path, first_year: int, last_year: int) -> np.ndarray | None:
+    """The dates kept at ``path``, or None if it is missing or not exactly what was written."""
+    try:
+        header, _, dates = path.read_text(encoding="ascii").partition("\n")
+        if header != f"# sha256 {hashlib.sha256(dates.encode()).hexdigest()}":
+            return None
+        days = np.array(dates.split(), dtype="datetime64[D]")
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    span = (np.datetime64(f"{first_year}-01-01"), np.datetime64(f"{last_year}-12-31"))
+    if not len(days) or days[0] < span[0] or days[-1] > span[1] or (np.diff(days) <= 0).any():
+        return None
+    return days
 
 
 def _calendar_for(days: np.ndarray) -> np.busdaycalendar:

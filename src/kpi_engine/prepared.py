@@ -71,6 +71,8 @@ ENTRIES = 4
 
 _META = "entry.json"
 _TEMPORARY = ".tmp-"
+HOLIDAYS_FOLDER = "bank-holidays"
+"""Not an entry: the bank holidays kpi_engine.calendar keeps beside them (pruning leaves it)."""
 _STALE_SECONDS = 3600
 """A temporary folder this old belongs to a run that died: it is removed."""
 
@@ -514,6 +516,8 @@ def _prune(root: Path) -> None:
     now = time.time()
     with contextlib.suppress(OSError):
         for path in root.iterdir():
+            if path.name == HOLIDAYS_FOLDER:
+                continue
             named_entry = (path / _META).exists()
             old = now - path.stat().st_mtime > _STALE_SECONDS
             if old and (path.name.startswith(_TEMPORARY) or not named_entry):
