@@ -40,6 +40,12 @@ def test_the_dates_kept_are_the_packages_and_read_back_the_same(cache):
     ]  # fmt: skip
 
 
+def test_a_cache_folder_made_for_them_is_private(cache):
+    calendar._holidays(2014, 2016)
+    for folder in (cache, cache / prepared.HOLIDAYS_FOLDER):
+        assert folder.stat().st_mode & 0o077 == 0, oct(folder.stat().st_mode)
+
+
 def test_a_later_process_counts_working_days_without_loading_the_package(cache):
     script = (
         "import sys, pandas as pd\n"

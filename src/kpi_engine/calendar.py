@@ -58,7 +58,9 @@ def _holidays(first_year: int, last_year: int) -> np.ndarray:
         from kpi_engine.output import WriteError, write_text_atomic
 
         try:
-            kept.parent.mkdir(parents=True, exist_ok=True)
+            # private to the user, as kpi_engine.prepared makes the cache folder
+            kept.parent.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            kept.parent.mkdir(exist_ok=True, mode=0o700)
             write_text_atomic(kept, _kept_text(days))
         except (OSError, WriteError):
             pass  # a cache folder that cannot be written: the next run computes them again
