@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from rich import box
 from rich.cells import cell_len
 from rich.console import Group, RenderableType
@@ -14,6 +13,9 @@ from rich.table import Table
 from rich.text import Text
 
 from kpi_engine.definitions import Definition, Polarity, Unit, WindowType
+
+if TYPE_CHECKING:  # only named here: kpi list and show need not import pandas
+    import pandas as pd
 
 
 def _fmt(value: float, d: Definition) -> str:

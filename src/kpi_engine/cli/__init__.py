@@ -7,6 +7,7 @@ the result. Exit codes: 0 ok, 1 data or definition error, 2 usage error (3: lock
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from collections.abc import Sequence
@@ -15,21 +16,44 @@ import click
 
 from kpi_engine import __version__
 from kpi_engine._memory import use_returning_allocator
-from kpi_engine.cli import (
-    compute_cmds,
-    definitions_cmds,
-    diff_cmds,
-    explain_cmds,
-    extract_cmds,
-    import_cmds,
-    report_cmds,
-    sample_cmds,
-    scorecard_cmds,
-)
 from kpi_engine.cli._common import EXIT_DATA_ERROR, report_unexpected, set_debug
 
+_COMMANDS = {
+    "compute": ("compute_cmds", "compute"),
+    "diff": ("diff_cmds", "diff_command"),
+    "explain": ("explain_cmds", "explain"),
+    "import": ("import_cmds", "import_group"),
+    "list": ("definitions_cmds", "list_"),
+    "report": ("report_cmds", "report"),
+    "sample-data": ("sample_cmds", "sample_data"),
+    "scorecard": ("scorecard_cmds", "scorecard"),
+    "show": ("definitions_cmds", "show"),
+    "validate": ("definitions_cmds", "validate"),
+}
+"""Each command and where it is written (module of kpi_engine.cli, name in it)."""
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+
+class _Commands(click.Group):
+    """The commands, each imported when it runs: a command reading no data (``kpi validate``,
+    ``--version``) need not wait for pandas and the engine (about 0.5 s), which the
+    commands that read data import. ``kpi --help`` and completion import them all."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(_COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in _COMMANDS:
+            return None
+        module, name = _COMMANDS[cmd_name]
+        command = getattr(importlib.import_module(f"kpi_engine.cli.{module}"), name)
+        assert isinstance(command, click.Command) and command.name == cmd_name
+        return command
+
+
+@click.group(
+    cls=_Commands,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, prog_name="kpi")
 @click.option(
     "--debug",
@@ -68,20 +92,6 @@ def cli() -> None:
       eval "$(_KPI_COMPLETE=bash_source kpi)"
     (zsh: zsh_source in ~/.zshrc; fish: fish_source; see README.md)
     """
-
-
-for _module in (
-    definitions_cmds,
-    extract_cmds,
-    sample_cmds,
-    import_cmds,
-    compute_cmds,
-    explain_cmds,
-    scorecard_cmds,
-    report_cmds,
-    diff_cmds,
-):
-    _module.register(cli)
 
 
 def main(args: Sequence[str] | None = None) -> None:

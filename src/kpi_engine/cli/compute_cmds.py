@@ -244,7 +244,3 @@ def write_or_exit(output: Path, fmt: str, wait: float, run: Callable[[], RunResu
     except FormatError as e:
         fail(f"{e}; {untouched(output)}", EXIT_USAGE)
     stderr_console().print(f"wrote {len(frame)} rows to {output}")
-
-
-def register(group: click.Group) -> None:
-    group.add_command(compute)

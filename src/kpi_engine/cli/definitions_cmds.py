@@ -192,9 +192,3 @@ def show(indicator_id: str, set_name: str | None, fmt: str) -> None:
         for label, value in definition_details(d):
             grid.add_row(label, value)
         console.print(grid, highlight=False)
-
-
-def register(group: click.Group) -> None:
-    group.add_command(validate)
-    group.add_command(list_)
-    group.add_command(show)

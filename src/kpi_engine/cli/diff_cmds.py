@@ -192,7 +192,3 @@ def diff_command(
         why = result.why_failing(fail_on)
         click.echo(f"kpi diff: --fail-on {fail_on} fails on {why}", err=True)
         sys.exit(EXIT_DATA_ERROR)
-
-
-def register(group: click.Group) -> None:
-    group.add_command(diff_command)

@@ -154,7 +154,3 @@ def _load(name: str) -> DefinitionSet:
     except DefinitionError as e:
         report_problems(e.problems)
         fail(f"definition set {name!r} has problems (run: kpi validate {name})")
-
-
-def register(group: click.Group) -> None:
-    group.add_command(explain)

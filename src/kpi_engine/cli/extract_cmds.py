@@ -53,7 +53,3 @@ def validate_extract(path: Path, fmt: str) -> None:
         )
     if errors:
         sys.exit(EXIT_DATA_ERROR)
-
-
-def register(group: click.Group) -> None:
-    """Nothing to add: extract checks run under ``kpi validate --extracts``."""

@@ -195,8 +195,3 @@ def render(report: ImportReport) -> str:
     if shown > SHOWN:
         lines.append(f"(the first {SHOWN} of each shown)")
     return "\n".join(lines)
-
-
-def register(group: click.Group) -> None:
-    """Add ``import`` to the ``kpi`` command group."""
-    group.add_command(import_group)

@@ -95,7 +95,3 @@ def report(
         f"wrote the {written.definition_set.name} report for {written.period} "
         f"({len(written.measures)} measures) to {output}"
     )
-
-
-def register(group: click.Group) -> None:
-    group.add_command(report)

@@ -152,8 +152,3 @@ def _write_returns(
         f"wrote the returns of {len(written.years)} collection years "
         f"({first - 1}-{first % 100:02d} to {last - 1}-{last % 100:02d}) to {folder}"
     )
-
-
-def register(group: click.Group) -> None:
-    """Add ``sample-data`` to the ``kpi`` command group."""
-    group.add_command(sample_data)

@@ -235,7 +235,3 @@ def scorecard(
     run, meta = _publish_or_exit(output, wait, produce, layout, fmt)
     rows = len(run.scorecard.frame(layout))
     log.info("wrote %d rows to %s for %s (metadata: %s)", rows, output, run.scorecard.period, meta)
-
-
-def register(group: click.Group) -> None:
-    group.add_command(scorecard)
