@@ -20,15 +20,14 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
-
-from kpi_engine import engine
 from kpi_engine.definitions import Count, Definition, DefinitionSet
 from kpi_engine.expressions import normalise_text
 from kpi_engine.render import describe_rating, describe_window, format_value
+
+if TYPE_CHECKING:  # the engine is imported by impact(): comparing definitions needs none of it
+    import pandas as pd
 
 
 class Change(StrEnum):
@@ -301,10 +300,10 @@ def _unit(d: Definition) -> str:
 
 def _headline(frame: pd.DataFrame, d: Definition | None) -> tuple[float, str, str]:
     if d is None:
-        return np.nan, "", ""
+        return math.nan, "", ""
     rows = frame[(frame.indicator_id == d.id) & (frame.breakdown == "")]
     if rows.empty:
-        return np.nan, "", ""
+        return math.nan, "", ""
     row = rows.iloc[-1]
     return float(row["value"]), str(row["status"]), str(row["note"])
 
@@ -319,6 +318,8 @@ def _who(frame: pd.DataFrame, flag: str) -> set[Any]:
 
 
 def _members(extract: Any, d: Definition | None, month: int) -> pd.DataFrame | None:
+    from kpi_engine import engine
+
     if d is None:
         return None
     try:
@@ -329,6 +330,8 @@ def _members(extract: Any, d: Definition | None, month: int) -> pd.DataFrame | N
 
 def impact(diff: SetDiff, extract: Any, month: int) -> list[Impact]:
     """Each changed or replaced measure's old and new figures for ``month``, with case churn."""
+    from kpi_engine import engine
+
     old_frame = engine.compute(extract, diff.old, [month], definition_set=diff.old.info.name)
     new_frame = engine.compute(extract, diff.new, [month], definition_set=diff.new.info.name)
     out = []
@@ -387,7 +390,7 @@ _QUIET = ("description", "source")
 
 def _fmt(value: float, d: Definition | None) -> str:
     """A figure with its unit, as the scorecard prints it: '23%', '£8,000', '31 weeks'."""
-    if d is None or np.isnan(value):
+    if d is None or math.isnan(value):
         return ""
     return format_value(value, d.unit.value, d.rounding, d.unit_label)
 
@@ -397,7 +400,7 @@ def _difference(i: Impact) -> str:
     if i.units:
         return f"unit changed: {i.units[0]} → {i.units[1]}"
     d = i.entry.new or i.entry.old
-    if d is None or np.isnan(i.change):
+    if d is None or math.isnan(i.change):
         return ""
     sign = "+" if i.change > 0 else "-" if i.change < 0 else ""
     text = format_value(abs(i.change), d.unit.value, d.rounding, d.unit_label)

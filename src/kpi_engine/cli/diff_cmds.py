@@ -24,11 +24,7 @@ from kpi_engine.cli._common import (
 )
 from kpi_engine.cli._sets import SET_NAME, no_cache_option
 from kpi_engine.definitions import DefinitionSet
-from kpi_engine.extract import ExtractError
 from kpi_engine.locations import no_extract_folder, sample_data_dir
-from kpi_engine.periods import PeriodError, month_label, parse_month
-from kpi_engine.prepared import caching, load_extract
-from kpi_engine.run import latest_complete_month, tables_needed
 
 
 def _load(name: str, fmt: str) -> DefinitionSet | None:
@@ -165,23 +161,7 @@ def diff_command(
     label = ""
     if extracts is not None or period is not None:
         folder = extracts if extracts is not None else sample_data_dir()
-        if not folder.is_dir():
-            fail(no_extract_folder(folder), EXIT_USAGE)
-        try:
-            month = parse_month(period) if period else None
-        except PeriodError as e:
-            fail(str(e), EXIT_USAGE)
-        needed = tables_needed([*old_set.definitions, *new_set.definitions])
-        try:
-            with caching(not no_cache):
-                extract = load_extract(folder, tables=sorted(needed))
-        except ExtractError as e:
-            report_problems(e.problems)
-            fail(f"the extract in {folder} has problems (run: kpi validate --extracts)")
-        if month is None:
-            month = latest_complete_month(extract)
-        label = month_label(month)
-        impacts = diff.impact(result, extract, month)
+        impacts, label = _impacts(result, folder, period, no_cache)
     if fmt == "json":
         click.echo(json.dumps(diff.as_json(result, impacts), indent=2))
     elif fmt == "markdown":
@@ -192,3 +172,32 @@ def diff_command(
         why = result.why_failing(fail_on)
         click.echo(f"kpi diff: --fail-on {fail_on} fails on {why}", err=True)
         sys.exit(EXIT_DATA_ERROR)
+
+
+def _impacts(
+    result: diff.SetDiff, folder: Path, period: str | None, no_cache: bool
+) -> tuple[list[diff.Impact], str]:
+    """Both sets computed on the extract in ``folder`` for ``period`` (default: the latest
+    complete month), and that month's label. The engine is imported here: comparing the
+    definitions alone, as CI does on every change, needs none of it."""
+    from kpi_engine.extract import ExtractError
+    from kpi_engine.periods import PeriodError, month_label, parse_month
+    from kpi_engine.prepared import caching, load_extract
+    from kpi_engine.run import latest_complete_month, tables_needed
+
+    if not folder.is_dir():
+        fail(no_extract_folder(folder), EXIT_USAGE)
+    try:
+        month = parse_month(period) if period else None
+    except PeriodError as e:
+        fail(str(e), EXIT_USAGE)
+    needed = tables_needed([*result.old.definitions, *result.new.definitions])
+    try:
+        with caching(not no_cache):
+            extract = load_extract(folder, tables=sorted(needed))
+    except ExtractError as e:
+        report_problems(e.problems)
+        fail(f"the extract in {folder} has problems (run: kpi validate --extracts)")
+    if month is None:
+        month = latest_complete_month(extract)
+    return diff.impact(result, extract, month), month_label(month)
