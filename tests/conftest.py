@@ -7,19 +7,21 @@ from pathlib import Path
 import pytest
 
 
-@pytest.fixture(scope="session")
-def _session_cache(tmp_path_factory: pytest.TempPathFactory):
-    return tmp_path_factory.mktemp("kpi-cache")
-
-
-@pytest.fixture(autouse=True)
-def _prepared_cache(_session_cache, monkeypatch):
+@pytest.fixture(scope="session", autouse=True)
+def _prepared_cache(tmp_path_factory: pytest.TempPathFactory):
     """The prepared-extract cache is on in tests, as for users, but never in the user's home.
 
-    One folder for the session: a test that rewrites an extract another test loaded is one
-    more check that the cache notices (KPI_CACHE=0 runs the suite without it).
+    Set for the whole session, before any fixture runs: a module- or session-scoped fixture
+    that loads an extract (or counts working days) comes before function-scoped ones, and
+    wrote into ~/.cache/kpi-engine when this was one of them. One folder for the session: a
+    test that rewrites an extract another test loaded is one more check that the cache
+    notices (KPI_CACHE=0 runs the suite without it).
     """
-    monkeypatch.setenv("KPI_CACHE_DIR", str(_session_cache))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("KPI_CACHE_DIR", str(tmp_path_factory.mktemp("kpi-cache")))
+        # and where a run without KPI_CACHE_DIR would look (~/.cache otherwise)
+        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+        yield
 
 
 @pytest.fixture

@@ -22,27 +22,19 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sample_data"
-_CACHE_HOME: dict[str, Path] = {}
 
 
 def run(
     *args: str | Path, cwd: Path | None = None, expect: int = 0
 ) -> subprocess.CompletedProcess[str]:
+    # as a user runs it: the cache in the default place, under XDG_CACHE_HOME, which
+    # conftest.py points at a folder of the test run's
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KPI_", "PYTHON"))}
-    # the default cache folder, as for a user, but not the user's own (see _cache_home)
-    env["XDG_CACHE_HOME"] = str(_CACHE_HOME["path"])
     result = subprocess.run(
         [str(a) for a in args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
     )
     assert result.returncode == expect, (args, result.stdout[-2000:], result.stderr[-2000:])
     return result
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _cache_home(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """The installed ``kpi`` keeps its cache where a user's would be, under XDG_CACHE_HOME: a
-    folder of this test run's, so the suite never writes into the user's own cache."""
-    _CACHE_HOME["path"] = tmp_path_factory.mktemp("xdg-cache")
 
 
 @pytest.fixture(scope="module")
