@@ -209,3 +209,20 @@ def test_every_command_is_listed_and_found():
         command = cli.get_command(None, name)  # type: ignore[arg-type]
         assert command is not None and command.name == name and f"  {name} " in listed
     assert cli.get_command(None, "no-such-command") is None  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("typed", "said"),
+    [
+        ("comput", "No such command 'comput'. Did you mean 'compute'?"),
+        ("sample", "No such command 'sample'. Did you mean 'sample-data'?"),
+        ("rport", "No such command 'rport'. (Did you mean one of: 'import', 'report'?)"),
+        ("zzz", "No such command 'zzz'."),
+    ],
+)
+def test_a_mistyped_command_is_a_usage_error_naming_the_closest(typed, said):
+    # the commands are imported when used, so click (which suggests from those it holds) had
+    # none to suggest: the group suggests from every command's name, in click's words
+    result = kpi(typed)
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines()[-1] == f"Error: {said}"

@@ -7,6 +7,7 @@ the result. Exit codes: 0 ok, 1 data or definition error, 2 usage error (3: lock
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import os
 import sys
@@ -40,6 +41,20 @@ class _Commands(click.Group):
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(_COMMANDS)
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name = args[0] if args else ""
+        if name not in _COMMANDS and not name.startswith("-") and not ctx.resilient_parsing:
+            # click suggests from the commands it holds, and this group holds none until used
+            close = sorted(difflib.get_close_matches(name, _COMMANDS))
+            named = ", ".join(repr(c) for c in close)
+            hint = (
+                f"Did you mean {named}?" if len(close) == 1 else f"(Did you mean one of: {named}?)"
+            )
+            ctx.fail(f"No such command {name!r}." + (f" {hint}" if close else ""))
+        return super().resolve_command(ctx, args)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in _COMMANDS:
