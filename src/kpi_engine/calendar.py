@@ -6,7 +6,7 @@ calendar never silently runs out the way a hand-typed list does. Working days ar
 
 The package takes 0.13 to 0.17 s to load (it imports every country it knows) and compute the
 calendar's 71 years: more than any indicator of the sample data. So the dates it gives are kept
-in the cache folder (:func:`kpi_engine.prepared.cache_dir`), one small file named by the
+in the cache folder (:func:`kpi_engine.prepared.holidays_folder`), one small file named by the
 package's version and the years, checked by a hash of its dates when read; a missing, edited or
 damaged file is computed again. ``KPI_CACHE=0`` (``--no-cache``) reads and writes none.
 """
@@ -56,11 +56,10 @@ def _holidays(first_year: int, last_year: int) -> np.ndarray:
     days = np.array(sorted(found), dtype="datetime64[D]")
     if kept is not None:
         from kpi_engine.output import WriteError, write_text_atomic
+        from kpi_engine.prepared import make_private
 
         try:
-            # private to the user, as kpi_engine.prepared makes the cache folder
-            kept.parent.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            kept.parent.mkdir(exist_ok=True, mode=0o700)
+            make_private(kept.parent)
             write_text_atomic(kept, _kept_text(days))
         except (OSError, WriteError):
             pass  # a cache folder that cannot be written: the next run computes them again
@@ -70,15 +69,15 @@ def _holidays(first_year: int, last_year: int) -> np.ndarray:
 def _kept_file(first_year: int, last_year: int) -> Path | None:
     """Where the dates for these years from this version of the package are kept, or None
     (caching off, or the package's version unknown)."""
-    from kpi_engine import prepared
+    from kpi_engine.prepared import holidays_folder
 
-    if not prepared.enabled():
+    folder = holidays_folder()
+    if folder is None:
         return None
     version = _package_version()
     if version is None:
         return None
-    name = f"{_COUNTRY}-{_SUBDIVISION}-{first_year}-{last_year}-holidays-{version}.txt"
-    return prepared.cache_dir() / prepared.HOLIDAYS_FOLDER / name
+    return folder / f"{_COUNTRY}-{_SUBDIVISION}-{first_year}-{last_year}-holidays-{version}.txt"
 
 
 def _package_version() -> str | None:

@@ -103,6 +103,19 @@ def cache_dir() -> Path:
     return Path(base) / "kpi-engine"
 
 
+def holidays_folder() -> Path | None:
+    """Where kpi_engine.calendar keeps England's bank holidays, beside the entries (pruning
+    leaves it), or None with the cache off."""
+    return cache_dir() / HOLIDAYS_FOLDER if enabled() else None
+
+
+def make_private(folder: Path) -> None:
+    """``folder``, the cache folder or one in it, made where missing with the cache folder:
+    readable by the user alone, as everything kept here is."""
+    for path in dict.fromkeys((cache_dir(), folder)):
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+
 def enabled() -> bool:
     """Whether loads use the cache: not under ``KPI_CACHE=0`` nor inside ``caching(False)``."""
     setting = os.environ.get("KPI_CACHE", "").strip().lower()
@@ -455,7 +468,7 @@ def _write(
 ) -> DerivedStore:
     """Keep ``loaded`` as a new entry: written aside, then renamed into place; where the
     derivations of its tables are to be kept."""
-    root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    make_private(root)
     shared = _shared_dtypes(loaded.tables)
     meta: dict[str, Any] = {
         **_identity(folder, references),
